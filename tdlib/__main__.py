@@ -1,0 +1,3 @@
+from tdlib.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""Stage directories: atomic outputs, the resolved config beside them, reuse and resume.
+
+Every stage writes into a directory of its own::
+
+    out/teacher/
+        stage.json        # the stage name, its resolved config and the fingerprints of its inputs
+        scores.jsonl      # the output, renamed into place only when complete
+        DONE              # written last: the outputs are complete for the config in stage.json
+
+A rerun with the same ``stage.json`` finds ``DONE`` and reuses the outputs. A run with a different
+config finds a different ``stage.json`` and clears the directory first, so stale outputs are never
+reused. A run that was interrupted finds no ``DONE`` but the same ``stage.json`` and resumes from its
+partial files (``*.partial``), which each stage appends to record by record.
+
+What this leaves out: locking between concurrent writers of the same directory (shards write to
+different files), and content hashes of large inputs (inputs are fingerprinted by path, size and
+modification time).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from tdlib.config import to_jsonable
+
+STAGE_FILE = "stage.json"
+DONE_FILE = "DONE"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    return atomic_write_text(path, json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+
+
+def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Identify an input file (or directory) cheaply: path, size and modification time."""
+    p = Path(path)
+    if not p.exists():
+        return {"path": str(p), "missing": True}
+    if p.is_dir():
+        files = sorted(q for q in p.rglob("*") if q.is_file())
+        return {
+            "path": str(p.resolve()),
+            "files": len(files),
+            "size": sum(q.stat().st_size for q in files),
+            "mtime_ns": max((q.stat().st_mtime_ns for q in files), default=0),
+        }
+    st = p.stat()
+    return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+class Stage:
+    """One stage's output directory.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> s = Stage(d, "demo", {"n": 1})
+    >>> s.is_complete()
+    False
+    >>> s.begin(); s.finish({"rows": 3}); Stage(d, "demo", {"n": 1}).is_complete()
+    True
+    >>> Stage(d, "demo", {"n": 2}).is_complete()
+    False
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], name: str, config: Mapping[str, Any] | Any):
+        self.dir = Path(directory)
+        self.name = name
+        self.record = {"stage": name, "config": to_jsonable(config)}
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def _stored(self) -> dict[str, Any] | None:
+        p = self.dir / STAGE_FILE
+        if not p.is_file():
+            return None
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return None
+
+    def is_complete(self) -> bool:
+        stored = self._stored()
+        return (
+            stored is not None
+            and {k: stored.get(k) for k in self.record} == self.record
+            and (self.dir / DONE_FILE).is_file()
+        )
+
+    def begin(self) -> bool:
+        """Prepare the directory; return True when partial outputs of the same config may be resumed."""
+        stored = self._stored()
+        same = stored is not None and {k: stored.get(k) for k in self.record} == self.record
+        if self.dir.exists() and not same:
+            # A different config (or no record at all): nothing in here may be reused.
+            for child in self.dir.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / DONE_FILE).unlink(missing_ok=True)
+        atomic_write_json(self.dir / STAGE_FILE, self.record)
+        return same
+
+    def finish(self, summary: Mapping[str, Any] | None = None) -> None:
+        atomic_write_json(self.dir / DONE_FILE, dict(summary or {}))
+
+    def summary(self) -> dict[str, Any]:
+        p = self.dir / DONE_FILE
+        return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}

@@ -1,0 +1,137 @@
+"""``python -m tdlib``: every stage as a sub-command, and ``pipeline`` to run them all in order.
+
+Every sub-command takes ``--profile``, ``--config FILE`` (JSON), ``--set section.key=value`` (repeatable)
+and ``--out DIR``; stages read earlier stages' outputs from ``DIR`` and write their own sub-directory.
+A problem with the input exits with status 2 and one sentence on stderr, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Sequence
+
+from tdlib.config import PROFILES, load_config
+from tdlib.errors import TdlibError
+
+STAGES = {
+    "translate": (
+        "Machine-translate the English training passages into the document language.",
+        "reads: data.train_english (passages of the training candidates)\n"
+        "writes: OUT/translate/passages.jsonl (id, text, lang), resumable per passage",
+    ),
+    "score": (
+        "Score each training query's candidates with the teacher (eng-eng, eng-x or x-x).",
+        "reads: data.train_english, data.train_translated, data.candidates\n"
+        "writes: OUT/teacher/scores.jsonl in the tdist line format [qid, [[pid, score], ...]], resumable per query",
+    ),
+    "train": (
+        "Fine-tune the student by Translate-Distill (KL to the teacher) or Translate-Train (CE).",
+        "reads: the training data and OUT/teacher/scores.jsonl (scored first if missing)\n"
+        "writes: OUT/train/student/ (a model folder), OUT/train/train_log.jsonl; resumes from checkpoints",
+    ),
+    "index": (
+        "Split the test documents into passages and encode them with the student.",
+        "reads: data.test documents, OUT/train/student (or --student)\n"
+        "writes: OUT/index/index.safetensors, OUT/index/passage_doc_ids.json",
+    ),
+    "search": (
+        "Search the test queries exhaustively (MaxSim, MaxP) and write a TREC run.",
+        "reads: data.test queries, OUT/index (built if missing)\n"
+        "writes: OUT/search/run.trec",
+    ),
+    "evaluate": (
+        "Evaluate a run with ir_measures (nDCG@20, MAP, R@100, R@1000, nDCG@10, RR@10).",
+        "reads: data.test qrels, OUT/search/run.trec (or --run)\n"
+        "writes: OUT/evaluate/metrics.json, OUT/evaluate/per_query.tsv",
+    ),
+    "pipeline": (
+        "Run every stage in order and evaluate the student before and after training.",
+        "reads: the configured data\n"
+        "writes: every stage directory under OUT, plus OUT/summary.json and OUT/config.json",
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tdlib",
+        description="Translate-Distill: translate, score, distil, index, search and evaluate.",
+        epilog="Profiles: " + ", ".join(PROFILES) + " (default: $TDLIB_PROFILE, else cpu). "
+               "Example: python -m tdlib pipeline --profile smoke --out runs/smoke",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="STAGE")
+    for name, (summary, io) in STAGES.items():
+        p = sub.add_parser(name, help=summary, description=f"{summary}\n\n{io}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--profile", choices=PROFILES, help="named set of settings (default: $TDLIB_PROFILE or cpu)")
+        p.add_argument("--config", metavar="FILE", help="JSON file of settings, applied after the profile")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one setting, e.g. --set train.lr=1e-5 --set lang=fa")
+        p.add_argument("--out", required=True, metavar="DIR", help="output directory shared by the stages")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        if name in ("score", "train", "pipeline"):
+            p.add_argument("--use-mt", action="store_true",
+                           help="train on OUT/translate/passages.jsonl instead of data.train_translated")
+        if name == "train":
+            p.add_argument("--scores", metavar="FILE", help="teacher scores (tdist format) instead of OUT/teacher")
+        if name in ("index", "search"):
+            p.add_argument("--student", metavar="DIR_OR_ID", help="student folder or model id instead of OUT/train/student")
+        if name == "evaluate":
+            p.add_argument("--run", metavar="FILE", help="a TREC run instead of OUT/search/run.trec")
+        if name == "pipeline":
+            p.add_argument("--no-baseline", action="store_true", help="skip evaluating the untrained student")
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    from tdlib import pipeline
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    cfg = load_config(args.profile, args.config, args.overrides)
+    progress = not args.quiet
+    if not progress:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+    out = args.out
+    if args.command == "translate":
+        result: object = str(pipeline.translate(cfg, out, progress))
+    elif args.command == "score":
+        result = str(pipeline.score(cfg, out, progress, use_mt=args.use_mt))
+    elif args.command == "train":
+        result = str(pipeline.train(cfg, out, progress, use_mt=args.use_mt, scores=args.scores))
+    elif args.command == "index":
+        result = str(pipeline.index(cfg, out, student=args.student, progress=progress))
+    elif args.command == "search":
+        result = str(pipeline.search(cfg, out, student=args.student, progress=progress))
+    elif args.command == "evaluate":
+        result = pipeline.evaluate(cfg, out, run=args.run, progress=progress)
+    else:
+        result = pipeline.run_all(cfg, out, progress, use_mt=args.use_mt, with_baseline=not args.no_baseline)
+    print(json.dumps(result, indent=2) if not isinstance(result, str) else result)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        return run(argv)
+    except TdlibError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: completed stages are kept and an unfinished one resumes on the next run.",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,384 @@
+"""Configuration as data: frozen dataclasses whose defaults are the paper's recipe, and profiles.
+
+The defaults reproduce Translate-Distill as published (``../shared/PAPER.md``: the authors' PLAID-X
+code, model cards and checkpoint metadata). A *profile* is a named set of overrides on top of them:
+
+- ``smoke``: tiny models built in code (:mod:`tdlib.smoke`), the embedded mini collection, seconds.
+- ``cpu``: small real models from the Hugging Face Hub, the mini collection, minutes on a laptop.
+- ``colab``: like ``cpu`` with more steps, for a free Colab GPU.
+- ``paper``: the published recipe (XLM-R large ColBERT-X, 200k steps, n = 6 of 50).
+
+Overrides are ``section.field=value`` strings (``train.lr=1e-5``), parsed by the type of the field.
+What this leaves out: no config inheritance beyond profile -> file -> overrides, no environment
+variables other than ``TDLIB_PROFILE``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from tdlib.errors import ConfigError
+
+LANGUAGES = ("zh", "fa", "ru")
+PROFILES = ("smoke", "cpu", "colab", "paper")
+DEFAULT_PROFILE = "cpu"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where training and test data come from: ir_datasets ids or local files.
+
+    ``{lang}`` in any value is replaced by :attr:`Config.lang`.
+    """
+
+    # English queries, English passages and positives (qrels) for training.
+    train_english: str = "msmarco-passage/train"
+    # The same passages translated into the document language (neuMARCO in the paper).
+    train_translated: str = "neumarco/{lang}/train"
+    # Candidates per query in the tdist line format; "" = the ones registered with the dataset.
+    candidates: str = ""
+    # The paper takes the top 50 ColBERTv2 passages per training query.
+    max_candidates: int = 50
+    # None = all training queries (about 809k for MS MARCO).
+    max_train_queries: int | None = None
+    # English queries, documents in the document language, graded qrels.
+    test: str = "neuclir/1/{lang}/trec-2022"
+    # Which query field to search with: "title" (the paper's title queries) or "description".
+    query_field: str = "title"
+
+
+@dataclass(frozen=True)
+class TranslateConfig:
+    """Machine translation of passages with a Hugging Face seq2seq model (Marian or NLLB style)."""
+
+    # The paper uses the neuMARCO translations (Sockeye 2); a public NLLB model covers zh, fa and ru.
+    model: str = "facebook/nllb-200-distilled-600M"
+    # NLLB target codes; ignored by models that do not need a forced first token (Marian).
+    target_codes: Mapping[str, str] = field(
+        default_factory=lambda: {"zh": "zho_Hans", "fa": "pes_Arab", "ru": "rus_Cyrl"}
+    )
+    source_code: str = "eng_Latn"
+    batch_size: int = 16
+    # Sentences are translated one by one, so 256 tokens covers nearly every sentence.
+    max_length: int = 256
+    num_beams: int = 1
+    # Also translate queries (for the X-X teacher setting).
+    translate_queries: bool = False
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """The teacher that scores each training query's candidates."""
+
+    # "cross-encoder" | "monot5" | "bi-encoder" | "precomputed"
+    kind: str = "monot5"
+    # The paper's English teacher; the multilingual one is unicamp-dl/mt5-13b-mmarco-100k.
+    model: str = "castorini/monot5-3b-msmarco-10k"
+    # eng-eng: English query, English passage; eng-x: English query, translated passage;
+    # x-x: translated query, translated passage.
+    setting: str = "eng-eng"
+    # For kind="precomputed": a file in the hltcoe/tdist-msmarco-scores line format.
+    scores_file: str = ""
+    batch_size: int = 32
+    max_length: int = 512
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """The dual-encoder student."""
+
+    # ColBERT-X is fine-tuned from XLM-RoBERTa large.
+    model: str = "xlm-roberta-large"
+    # "colbert" (multi-vector, MaxSim) or "single" (mean pooling, cosine).
+    kind: str = "colbert"
+    # ColBERT's token vectors have 128 dimensions.
+    dim: int = 128
+    # ColBERT-X trains with queries of 32 tokens and documents of 220 tokens.
+    query_maxlen: int = 32
+    doc_maxlen: int = 220
+    # ColBERT pads queries to query_maxlen with [MASK] tokens that take part in MaxSim.
+    query_augmentation: bool = True
+    # Prefixes some encoders expect (E5: "query: " and "passage: ").
+    query_prefix: str = ""
+    doc_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fine-tuning the student: Translate-Distill (KL) or the Translate-Train baseline (CE)."""
+
+    # "distill" (Translate-Distill) or "translate-train" (the TT baseline).
+    method: str = "distill"
+    # Passages per query per step: 6 in the paper.
+    n_passages: int = 6
+    # "random": n sampled from the candidates each time (the paper); "top": the teacher's top n.
+    sampling: str = "random"
+    # AdamW with learning rate 5e-6 and no warm-up (PLAID-X training script).
+    lr: float = 5e-6
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    # 200k steps of 64 queries (8 per GPU on 8 V100s).
+    max_steps: int = 200_000
+    batch_queries: int = 8
+    # The paper distils with no temperature; cosine students need one (0.05 measured on e5-small).
+    temperature: float = 1.0
+    # Mixed precision on GPU ("fp16" in the paper); ignored on CPU.
+    mixed_precision: str = "fp16"
+    save_steps: int = 25_000
+    logging_steps: int = 500
+    grad_accumulation: int = 1
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Splitting documents into passages and encoding them."""
+
+    # PLAID-X indexes 180-token passages with a stride of 90 and scores a document by MaxP.
+    passage_tokens: int = 180
+    stride: int = 90
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    # Depth of the run: recall is reported at 1000.
+    k: int = 1000
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    # nDCG@20 is the paper's main measure; MAP and recall at 100 and 1000 complete its tables.
+    measures: tuple[str, ...] = ("nDCG@20", "AP", "R@100", "R@1000", "nDCG@10", "RR@10")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one run of the pipeline needs."""
+
+    profile: str = "paper"
+    lang: str = "zh"
+    seed: int = 42
+    data: DataConfig = field(default_factory=DataConfig)
+    translate: TranslateConfig = field(default_factory=TranslateConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
+
+    def fill(self, value: str) -> str:
+        """Replace ``{lang}`` in a data id or path by this config's language."""
+        return value.replace("{lang}", self.lang)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable(self)
+
+
+_MINI = dict(
+    train_english="tdlib-mini/en/train",
+    train_translated="tdlib-mini/{lang}/train",
+    test="tdlib-mini/{lang}/test",
+    max_candidates=50,
+)
+
+# Each profile is a set of overrides on top of the paper's defaults.
+PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "smoke": {
+        "data": _MINI | {"max_train_queries": 64},
+        "translate": {"model": "smoke:translator", "batch_size": 8, "max_length": 48},
+        "teacher": {"kind": "cross-encoder", "model": "smoke:cross-encoder", "max_length": 128},
+        "student": {"model": "smoke:encoder", "dim": 32, "query_maxlen": 16, "doc_maxlen": 64},
+        "train": {"lr": 1e-3, "max_steps": 12, "batch_queries": 4, "save_steps": 6,
+                  "logging_steps": 2, "n_passages": 4},
+        "index": {"passage_tokens": 48, "stride": 24, "batch_size": 32},
+        "search": {"k": 100},
+    },
+    "cpu": {
+        "data": _MINI,
+        "translate": {"batch_size": 8},
+        "teacher": {"kind": "cross-encoder", "model": "cross-encoder/ms-marco-MiniLM-L-6-v2",
+                    "max_length": 256},
+        "student": {"model": "intfloat/multilingual-e5-small", "kind": "single",
+                    "query_prefix": "query: ", "doc_prefix": "passage: ", "doc_maxlen": 160},
+        "train": {"lr": 2e-5, "max_steps": 100, "batch_queries": 8, "temperature": 0.05,
+                  "save_steps": 50, "logging_steps": 10},
+        "index": {"passage_tokens": 160, "stride": 80},
+        "search": {"k": 100},
+    },
+    "colab": {
+        "data": _MINI,
+        "teacher": {"kind": "cross-encoder", "model": "cross-encoder/ms-marco-MiniLM-L-6-v2",
+                    "max_length": 256},
+        "student": {"model": "intfloat/multilingual-e5-small", "dim": 128, "doc_maxlen": 180},
+        "train": {"lr": 2e-5, "max_steps": 600, "batch_queries": 8, "save_steps": 200,
+                  "logging_steps": 20},
+        "search": {"k": 1000},
+    },
+}
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, mappings and tuples as plain JSON values."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Turn a JSON value or an override string into the field's declared type."""
+    hint = annotation
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        hint = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    try:
+        if hint is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if hint is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(float(value)) if isinstance(value, str) else int(value)
+        if hint is float:
+            return float(value)
+        if hint is str:
+            return str(value)
+        if origin is tuple:
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            return tuple(value)
+        if origin in (Mapping, dict) or hint is Mapping:
+            if isinstance(value, str):
+                value = json.loads(value)
+            return dict(value)
+    except (TypeError, ValueError, json.JSONDecodeError):
+        raise ConfigError(f"{where}: {value!r} is not a valid {getattr(hint, '__name__', hint)}.") from None
+    return value
+
+
+def _merge(section: Any, updates: Mapping[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(type(section))
+    names = {f.name for f in fields(section)}
+    changes = {}
+    for key, value in updates.items():
+        if key not in names:
+            raise ConfigError(
+                f"{where}: unknown setting {key!r}; valid ones are {', '.join(sorted(names))}."
+            )
+        current = getattr(section, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}.{key} is a section; give it a mapping of settings.")
+            changes[key] = _merge(current, value, f"{where}.{key}")
+        else:
+            changes[key] = _coerce(value, hints[key], f"{where}.{key}")
+    return replace(section, **changes)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["train.lr=1e-5", "lang=fa"]`` -> ``{"train": {"lr": "1e-5"}, "lang": "fa"}``."""
+    tree: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.setting=value (e.g. train.lr=1e-5).")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = tree
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return tree
+
+
+def load_config(
+    profile: str | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+) -> Config:
+    """Resolve a configuration: paper defaults, then the profile, then a JSON file, then overrides.
+
+    The profile is ``profile``, else ``$TDLIB_PROFILE``, else ``cpu``.
+
+    >>> load_config("smoke", overrides=["train.lr=0.01"]).train.lr
+    0.01
+    """
+    name = profile or os.environ.get("TDLIB_PROFILE") or DEFAULT_PROFILE
+    if name not in PROFILE_OVERRIDES:
+        raise ConfigError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}.")
+    cfg = _merge(Config(), PROFILE_OVERRIDES[name], f"profile {name}")
+    cfg = replace(cfg, profile=name)
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist.")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid JSON (line {e.lineno}): {e.msg}.") from None
+        data.pop("profile", None)
+        cfg = _merge(cfg, data, str(path))
+    tree = parse_overrides(overrides) if not isinstance(overrides, Mapping) else overrides
+    if tree:
+        cfg = _merge(cfg, tree, "override")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Refuse values that would fail later, deep inside a library."""
+    choices = {
+        "lang": (cfg.lang, ("en",) + LANGUAGES),
+        "teacher.kind": (cfg.teacher.kind, ("cross-encoder", "monot5", "bi-encoder", "precomputed")),
+        "teacher.setting": (cfg.teacher.setting, ("eng-eng", "eng-x", "x-x")),
+        "student.kind": (cfg.student.kind, ("colbert", "single")),
+        "train.method": (cfg.train.method, ("distill", "translate-train")),
+        "train.sampling": (cfg.train.sampling, ("random", "top")),
+        "data.query_field": (cfg.data.query_field, ("title", "description")),
+    }
+    for name, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"{name} is {value!r}; choose one of {', '.join(allowed)}.")
+    positive = {
+        "train.n_passages": cfg.train.n_passages,
+        "train.batch_queries": cfg.train.batch_queries,
+        "train.max_steps": cfg.train.max_steps,
+        "student.query_maxlen": cfg.student.query_maxlen,
+        "student.doc_maxlen": cfg.student.doc_maxlen,
+        "index.passage_tokens": cfg.index.passage_tokens,
+        "index.stride": cfg.index.stride,
+        "search.k": cfg.search.k,
+    }
+    for name, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{name} must be positive, got {value}.")
+    if cfg.train.n_passages < 2:
+        raise ConfigError("train.n_passages must be at least 2: the loss compares passages of one query.")
+    if cfg.train.temperature <= 0:
+        raise ConfigError(f"train.temperature must be positive, got {cfg.train.temperature}.")
+    if cfg.index.stride > cfg.index.passage_tokens:
+        raise ConfigError("index.stride must not exceed index.passage_tokens, or text would be skipped.")
+    if cfg.teacher.kind == "precomputed" and not cfg.teacher.scores_file:
+        raise ConfigError("teacher.kind=precomputed needs teacher.scores_file=PATH (tdist line format).")

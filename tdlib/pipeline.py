@@ -1,0 +1,177 @@
+"""The stages wired to a configuration and one output directory, for notebooks and the command line.
+
+Each function reads what it needs from the configured data and from earlier stages' directories
+under ``out``, and writes its own directory::
+
+    out/translate/passages.jsonl    translated training passages       (translate)
+    out/teacher/scores.jsonl        teacher scores, tdist line format  (score)
+    out/train/student/              the fine-tuned student             (train)
+    out/index/index.safetensors     passage vectors of the test docs   (index)
+    out/search/run.trec             the run                            (search)
+    out/evaluate/metrics.json       nDCG@20, MAP, R@100, R@1000, ...   (evaluate)
+
+A stage whose inputs are missing builds them by running the earlier stages, so any notebook chapter
+can start from an empty directory. Completed stages are reused; see :mod:`tdlib.artifacts`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from tdlib.artifacts import Stage, atomic_write_json
+from tdlib.config import Config
+from tdlib.data import TrainingSet, load_docs, load_qrels, load_queries, load_training, source_fingerprint
+
+
+def _p(out: str | Path, *parts: str) -> Path:
+    return Path(out).joinpath(*parts)
+
+
+def training_set(cfg: Config, translated: str | None = None) -> TrainingSet:
+    """The training queries, candidates and passages the configuration names."""
+    return load_training(
+        english=cfg.fill(cfg.data.train_english),
+        translated=translated or cfg.fill(cfg.data.train_translated),
+        candidates=cfg.fill(cfg.data.candidates),
+        max_candidates=cfg.data.max_candidates,
+        max_queries=cfg.data.max_train_queries,
+        min_candidates=cfg.train.n_passages,
+    )
+
+
+def translate(cfg: Config, out: str | Path, progress: bool = True) -> Path:
+    """Translate the English passages of the training candidates into ``cfg.lang``."""
+    from tdlib.translate import translate_docs
+
+    training = training_set(cfg)
+    needed = {pid for pids in training.candidates.values() for pid in pids}
+    from tdlib.data import Doc
+
+    docs = [Doc(pid, training.english[pid]) for pid in sorted(needed)]
+    return translate_docs(cfg.translate, docs, cfg.lang, _p(out, "translate"),
+                          inputs=source_fingerprint(cfg.fill(cfg.data.train_english)), progress=progress)
+
+
+def _translated_source(cfg: Config, out: str | Path) -> str | None:
+    mt = _p(out, "translate", "passages.jsonl")
+    return str(mt) if Stage(_p(out, "translate"), "translate", {}).summary() and mt.is_file() else None
+
+
+def score(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = False) -> Path:
+    """Score every training query's candidates with the configured teacher."""
+    from tdlib.teacher import score_candidates
+
+    translated = _translated_source(cfg, out) if use_mt else None
+    training = training_set(cfg, translated)
+    return score_candidates(cfg, training, _p(out, "teacher"), progress=progress)
+
+
+def train(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = False, scores: str | None = None) -> Path:
+    """Fine-tune the student (Translate-Distill or Translate-Train) and return its folder."""
+    from tdlib.train import train_student
+
+    translated = _translated_source(cfg, out) if use_mt else None
+    training = training_set(cfg, translated)
+    scores_file: str | Path | None = scores
+    if cfg.train.method == "distill" and scores_file is None:
+        if cfg.teacher.kind == "precomputed":
+            scores_file = cfg.teacher.scores_file
+        else:
+            scores_file = score(cfg, out, progress=progress, use_mt=use_mt)
+    inputs = {"translated": translated or source_fingerprint(cfg.fill(cfg.data.train_translated))}
+    return train_student(cfg, training, _p(out, "train"), scores_file=scores_file, inputs=inputs, progress=progress)
+
+
+def _check_test(cfg: Config) -> str:
+    """Fail on a wrong test collection before any training starts."""
+    test = cfg.fill(cfg.data.test)
+    load_queries(test, cfg.data.query_field)
+    return test
+
+
+def _student_dir(cfg: Config, out: str | Path, student: str | None, progress: bool) -> str:
+    _check_test(cfg)
+    if student:
+        return student
+    done = _p(out, "train", "student")
+    if (done / "tdlib_student.json").is_file() and Stage(_p(out, "train"), "train", {}).summary():
+        return str(done)
+    return str(train(cfg, out, progress=progress))
+
+
+def index(cfg: Config, out: str | Path, student: str | None = None, progress: bool = True, name: str = "index") -> Path:
+    """Encode the test collection with the student (the trained one unless ``student`` is given)."""
+    from tdlib.retrieve import build_index
+    from tdlib.student import Student
+
+    ref = _student_dir(cfg, out, student, progress)
+    test = cfg.fill(cfg.data.test)
+    model = Student.from_pretrained(ref, cfg.student, seed=cfg.seed)
+    return build_index(ref, load_docs(test), cfg.index, _p(out, name), inputs=source_fingerprint(test),
+                       progress=progress, student=model)
+
+
+def search(cfg: Config, out: str | Path, student: str | None = None, progress: bool = True,
+           name: str = "search", index_name: str = "index") -> Path:
+    """Search the test queries and write a TREC run."""
+    from tdlib.retrieve import search as run_search
+    from tdlib.student import Student
+
+    ref = _student_dir(cfg, out, student, progress)
+    index_dir = index(cfg, out, student=ref, progress=progress, name=index_name)
+    test = cfg.fill(cfg.data.test)
+    model = Student.from_pretrained(ref, cfg.student, seed=cfg.seed)
+    queries = load_queries(test, cfg.data.query_field)
+    return run_search(ref, index_dir, queries, cfg.search, _p(out, name), inputs=source_fingerprint(test),
+                      progress=progress, student=model, tag=name)
+
+
+def evaluate(cfg: Config, out: str | Path, run: str | None = None, name: str = "evaluate",
+             progress: bool = True) -> dict[str, Any]:
+    """Evaluate a run (the pipeline's unless ``run`` is given); writes metrics.json and per_query.tsv."""
+    from tdlib.evaluate import evaluate as run_eval, write_evaluation
+
+    run_path = run or str(search(cfg, out, progress=progress))
+    result = run_eval(run_path, load_qrels(cfg.fill(cfg.data.test)), cfg.evaluate.measures)
+    write_evaluation(result, _p(out, name), {"run": str(run_path), "profile": cfg.profile, "lang": cfg.lang})
+    return result.aggregate
+
+
+def baseline(cfg: Config, out: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Evaluate the student before any fine-tuning (the starting encoder) for comparison."""
+    run = search(cfg, out, student=cfg.student.model, progress=progress, name="baseline-search",
+                 index_name="baseline-index")
+    return evaluate(cfg, out, run=str(run), name="baseline-evaluate", progress=progress)
+
+
+def run_all(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = False,
+            with_baseline: bool = True) -> dict[str, Any]:
+    """Every stage in order; returns and writes ``summary.json`` with metrics and stage times."""
+    times: dict[str, float] = {}
+
+    def timed(name: str, fn, *args, **kwargs):
+        t0 = time.perf_counter()
+        value = fn(*args, **kwargs)
+        times[name] = round(time.perf_counter() - t0, 2)
+        return value
+
+    if use_mt:
+        timed("translate", translate, cfg, out, progress)
+    if cfg.train.method == "distill" and cfg.teacher.kind != "precomputed":
+        timed("score", score, cfg, out, progress, use_mt)
+    timed("train", train, cfg, out, progress, use_mt)
+    timed("index", index, cfg, out, None, progress)
+    timed("search", search, cfg, out, None, progress)
+    metrics = timed("evaluate", evaluate, cfg, out, None, "evaluate", progress)
+    summary: dict[str, Any] = {"profile": cfg.profile, "lang": cfg.lang, "student": metrics, "seconds": times}
+    if with_baseline:
+        summary["baseline"] = timed("baseline", baseline, cfg, out, progress)
+    atomic_write_json(_p(out, "summary.json"), summary)
+    atomic_write_json(_p(out, "config.json"), cfg.to_dict())
+    return summary
+
+
+def read_metrics(out: str | Path, name: str = "evaluate") -> dict[str, Any]:
+    return json.loads(_p(out, name, "metrics.json").read_text(encoding="utf-8"))

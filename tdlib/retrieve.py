@@ -1,0 +1,172 @@
+"""Indexing a collection with a student and searching it exhaustively, with passages and MaxP.
+
+Documents longer than ``passage_tokens`` (180 in the paper) are cut into overlapping windows of that
+many tokens with a stride of 90; every window is encoded, and a document's score for a query is the
+best score of its windows (MaxP). Search is exhaustive: MaxSim of each query against every passage,
+in chunks (a single-vector student is MaxSim with one vector each, so it is a matrix product).
+
+What this leaves out: PLAID's centroid pruning and 1-bit residual compression, which make search
+sub-linear at millions of documents; at book scale exhaustive search is exact and fast enough.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from tdlib.artifacts import Stage, atomic_path, atomic_write_text, fingerprint
+from tdlib.config import IndexConfig, SearchConfig
+from tdlib.data import Doc, Query, Run, write_run
+from tdlib.errors import DataError
+from tdlib.student import Student, maxsim
+
+INDEX_FILE = "index.safetensors"
+DOCIDS_FILE = "passage_doc_ids.json"
+RUN_FILE = "run.trec"
+
+
+def split_passages(text: str, tokenizer, passage_tokens: int, stride: int) -> list[str]:
+    """Cut ``text`` into windows of ``passage_tokens`` tokens starting every ``stride`` tokens.
+
+    Windows are cut at token boundaries of the student's tokenizer, so this works for any script.
+    """
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = enc["offset_mapping"]
+    if len(offsets) <= passage_tokens:
+        return [text]
+    out = []
+    for start in range(0, len(offsets), stride):
+        window = offsets[start:start + passage_tokens]
+        out.append(text[window[0][0]:window[-1][1]])
+        if start + passage_tokens >= len(offsets):
+            break
+    return out
+
+
+def build_index(
+    student_dir: str | Path,
+    docs: Sequence[Doc],
+    cfg: IndexConfig,
+    out_dir: str | Path,
+    inputs: object = None,
+    progress: bool = True,
+    student: Student | None = None,
+) -> Path:
+    """Encode every passage of ``docs`` and save the vectors (``index.safetensors``)."""
+    from safetensors.torch import save_file
+
+    stage = Stage(out_dir, "index", {"index": cfg, "student": fingerprint(student_dir), "inputs": inputs,
+                                     "docs": len(docs)})
+    if stage.is_complete():
+        return stage.dir
+    stage.begin()
+    if not docs:
+        raise DataError("the collection to index has no documents.")
+    student = student or Student.from_pretrained(str(student_dir))
+    if torch.cuda.is_available():
+        student.to("cuda")
+    t0 = time.perf_counter()
+    passages, owners = [], []
+    for d in docs:
+        for p in split_passages(d.text, student.tokenizer, cfg.passage_tokens, cfg.stride):
+            passages.append(p)
+            owners.append(d.doc_id)
+    vectors = []
+    batch = cfg.batch_size
+    for start in tqdm(range(0, len(passages), batch * 8), desc="index", unit="chunk", disable=not progress):
+        vectors.extend(student.encode(passages[start:start + batch * 8], is_query=False, batch_size=batch))
+    lengths = torch.tensor([v.shape[0] for v in vectors], dtype=torch.long)
+    offsets = torch.zeros(len(vectors) + 1, dtype=torch.long)
+    offsets[1:] = torch.cumsum(lengths, 0)
+    with atomic_path(stage.path(INDEX_FILE)) as tmp:
+        save_file({"vectors": torch.cat(vectors).contiguous(), "offsets": offsets}, str(tmp))
+    atomic_write_text(stage.path(DOCIDS_FILE), json.dumps(owners))
+    seconds = time.perf_counter() - t0
+    stage.finish({"documents": len(docs), "passages": len(passages), "vectors": int(offsets[-1]),
+                  "seconds": round(seconds, 2), "passages_per_second": round(len(passages) / max(seconds, 1e-9), 1),
+                  "student": str(student_dir)})
+    return stage.dir
+
+
+class Index:
+    """A loaded index: padded passage vectors in chunks, and the document of each passage."""
+
+    def __init__(self, index_dir: str | Path, chunk: int = 2048):
+        from safetensors.torch import load_file
+
+        index_dir = Path(index_dir)
+        if not (index_dir / INDEX_FILE).is_file():
+            raise DataError(f"{index_dir} holds no {INDEX_FILE}; run the index stage first.")
+        tensors = load_file(str(index_dir / INDEX_FILE))
+        owners = json.loads((index_dir / DOCIDS_FILE).read_text(encoding="utf-8"))
+        self.doc_ids = sorted(set(owners))
+        position = {d: i for i, d in enumerate(self.doc_ids)}
+        self.owner = torch.tensor([position[d] for d in owners], dtype=torch.long)
+        vectors, offsets = tensors["vectors"].float(), tensors["offsets"]
+        self.chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        for start in range(0, len(owners), chunk):
+            end = min(start + chunk, len(owners))
+            lens = offsets[start + 1:end + 1] - offsets[start:end]
+            width = int(lens.max())
+            padded = torch.zeros(end - start, width, vectors.shape[1])
+            mask = torch.zeros(end - start, width)
+            for row in range(end - start):
+                a, b = int(offsets[start + row]), int(offsets[start + row + 1])
+                padded[row, : b - a] = vectors[a:b]
+                mask[row, : b - a] = 1
+            self.chunks.append((padded, mask, self.owner[start:end]))
+
+    def search(self, q: torch.Tensor, q_mask: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top ``k`` documents (scores, document positions) per query by MaxP over passage MaxSim."""
+        doc_scores = torch.full((q.shape[0], len(self.doc_ids)), float("-inf"))
+        for padded, mask, owner in self.chunks:
+            s = maxsim(q, q_mask, padded, mask)  # (queries, passages in chunk)
+            doc_scores.scatter_reduce_(1, owner.expand(q.shape[0], -1), s, reduce="amax")
+        k = min(k, len(self.doc_ids))
+        return doc_scores.topk(k, dim=1)
+
+
+def search(
+    student_dir: str | Path,
+    index_dir: str | Path,
+    queries: Sequence[Query],
+    cfg: SearchConfig,
+    out_dir: str | Path,
+    inputs: object = None,
+    progress: bool = True,
+    student: Student | None = None,
+    tag: str = "tdlib",
+) -> Path:
+    """Search ``queries`` against the index and write ``run.trec``."""
+    stage = Stage(out_dir, "search", {"search": cfg, "index": fingerprint(Path(index_dir) / INDEX_FILE),
+                                      "student": fingerprint(student_dir), "inputs": inputs,
+                                      "queries": [q.query_id for q in queries], "tag": tag})
+    final = stage.path(RUN_FILE)
+    if stage.is_complete():
+        return final
+    stage.begin()
+    student = student or Student.from_pretrained(str(student_dir))
+    index = Index(index_dir)
+    t0 = time.perf_counter()
+    run: Run = {}
+    for start in tqdm(range(0, len(queries), cfg.batch_size), desc="search", unit="batch", disable=not progress):
+        batch = queries[start:start + cfg.batch_size]
+        encoded = student.encode([q.text for q in batch], is_query=True)
+        width = max(v.shape[0] for v in encoded)
+        q = torch.zeros(len(batch), width, encoded[0].shape[1])
+        q_mask = torch.zeros(len(batch), width)
+        for i, v in enumerate(encoded):
+            q[i, : v.shape[0]] = v.float()
+            q_mask[i, : v.shape[0]] = 1
+        scores, positions = index.search(q, q_mask, cfg.k)
+        for i, query in enumerate(batch):
+            run[query.query_id] = [(index.doc_ids[j], float(s)) for s, j in zip(scores[i].tolist(), positions[i].tolist())]
+    write_run(final, run, tag=tag)
+    seconds = time.perf_counter() - t0
+    stage.finish({"queries": len(queries), "seconds": round(seconds, 2),
+                  "queries_per_second": round(len(queries) / max(seconds, 1e-9), 2)})
+    return final

@@ -1,0 +1,201 @@
+"""The dual-encoder students: ColBERT-X (multi-vector, MaxSim) and a single-vector student.
+
+ColBERT-X (the paper's student) encodes every token: encoder states -> a linear projection to 128
+dimensions -> L2 normalisation; a query and a passage score by MaxSim, the sum over query tokens of
+the best cosine with any passage token. Queries are padded to 32 tokens with [MASK] tokens that take
+part in MaxSim ("query augmentation"). The single-vector student mean-pools the encoder states and
+L2-normalises them; it is MaxSim with one vector per text, so both students share one scoring function.
+
+What this leaves out: ColBERT's query/document marker tokens and punctuation masking (added when
+released PLAID-X checkpoints are loaded), residual compression and PLAID's candidate generation.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tdlib import hub
+from tdlib.config import StudentConfig
+from tdlib.errors import ModelError
+
+STUDENT_FILE = "tdlib_student.json"
+PROJECTION_FILE = "projection.safetensors"
+
+
+def maxsim(q: torch.Tensor, q_mask: torch.Tensor, d: torch.Tensor, d_mask: torch.Tensor) -> torch.Tensor:
+    """Late-interaction scores of every query against every document.
+
+    Parameters
+    ----------
+    q, d
+        Token vectors shaped (nq, lq, dim) and (nd, ld, dim).
+    q_mask, d_mask
+        Ones for real tokens, zeros for padding, shaped (nq, lq) and (nd, ld).
+
+    Returns
+    -------
+    Tensor shaped (nq, nd): for each pair, the sum over unmasked query tokens of the maximum dot
+    product with any unmasked document token.
+
+    >>> q = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]); d = torch.tensor([[[1.0, 0.0], [0.6, 0.8]]])
+    >>> maxsim(q, torch.ones(1, 2), d, torch.ones(1, 2))  # max(1, .6) + max(0, .8)
+    tensor([[1.8000]])
+    """
+    if q.dim() != 3 or d.dim() != 3 or q.shape[-1] != d.shape[-1]:
+        raise ValueError(f"q and d must be (n, length, dim) with the same dim, got {tuple(q.shape)} and {tuple(d.shape)}.")
+    if q_mask.shape != q.shape[:2] or d_mask.shape != d.shape[:2]:
+        raise ValueError(
+            f"masks must be shaped like the tokens: q_mask {tuple(q_mask.shape)} for q {tuple(q.shape[:2])}, "
+            f"d_mask {tuple(d_mask.shape)} for d {tuple(d.shape[:2])}."
+        )
+    sim = torch.einsum("qid,njd->qnij", q, d)  # (nq, nd, lq, ld)
+    sim = sim.masked_fill(d_mask[None, :, None, :] == 0, float("-inf"))
+    best = sim.max(dim=-1).values  # (nq, nd, lq)
+    best = best.masked_fill(q_mask[:, None, :] == 0, 0.0)
+    return best.sum(dim=-1)  # (nq, nd)
+
+
+class Student(nn.Module):
+    """A Hugging Face encoder turned into a ColBERT-X or single-vector retriever."""
+
+    def __init__(self, encoder: nn.Module, tokenizer, config: StudentConfig, projection: nn.Linear | None = None):
+        super().__init__()
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        self.config = config
+        hidden = encoder.config.hidden_size
+        if config.kind == "colbert":
+            self.projection = projection if projection is not None else nn.Linear(hidden, config.dim, bias=False)
+        else:
+            self.projection = None
+
+    # ------------------------------------------------------------------ loading and saving
+
+    @classmethod
+    def from_pretrained(cls, name: str, config: StudentConfig | None = None, seed: int = 0) -> "Student":
+        """Load a saved student folder, or start a new student from a Hugging Face encoder.
+
+        A new ColBERT-X projection is initialised from ``seed`` so that runs are repeatable.
+        """
+        from transformers import AutoModel, AutoTokenizer
+
+        path = hub.resolve(name)
+        saved = Path(path) / STUDENT_FILE
+        if saved.is_file():
+            stored = json.loads(saved.read_text(encoding="utf-8"))
+            config = StudentConfig(**{**stored, "model": str(path)})
+        config = config or StudentConfig(model=name)
+        encoder = hub.load(AutoModel.from_pretrained, path, "student encoder")
+        tokenizer = hub.load(AutoTokenizer.from_pretrained, path, "student tokenizer")
+        projection = None
+        if config.kind == "colbert":
+            projection = nn.Linear(encoder.config.hidden_size, config.dim, bias=False)
+            weights = Path(path) / PROJECTION_FILE
+            if weights.is_file():
+                from safetensors.torch import load_file
+
+                state = load_file(str(weights))
+                expected = tuple(projection.weight.shape)
+                if tuple(state["weight"].shape) != expected:
+                    raise ModelError(
+                        f"{weights} holds a projection of shape {tuple(state['weight'].shape)}, but this "
+                        f"encoder and dim={config.dim} need {expected}."
+                    )
+                projection.load_state_dict(state)
+            else:
+                gen = torch.Generator().manual_seed(seed)
+                with torch.no_grad():
+                    bound = 1.0 / encoder.config.hidden_size ** 0.5
+                    projection.weight.copy_(torch.rand(projection.weight.shape, generator=gen) * 2 * bound - bound)
+        return cls(encoder, tokenizer, config, projection)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save as a folder: the encoder and tokenizer (Hugging Face layout), projection, settings."""
+        from safetensors.torch import save_file
+
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        self.encoder.save_pretrained(out)
+        self.tokenizer.save_pretrained(out)
+        if self.projection is not None:
+            save_file({"weight": self.projection.weight.detach().cpu().contiguous()}, str(out / PROJECTION_FILE))
+        settings = asdict(replace(self.config, model=""))
+        (out / STUDENT_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        return out
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ------------------------------------------------------------------ tokenising and encoding
+
+    def tokenize(self, texts: Sequence[str], is_query: bool) -> dict[str, torch.Tensor]:
+        """Token ids and attention masks; ColBERT queries are padded with [MASK] to query_maxlen."""
+        cfg = self.config
+        prefix = cfg.query_prefix if is_query else cfg.doc_prefix
+        texts = [prefix + t for t in texts]
+        maxlen = cfg.query_maxlen if is_query else cfg.doc_maxlen
+        augment = is_query and cfg.kind == "colbert" and cfg.query_augmentation
+        batch = self.tokenizer(
+            texts, max_length=maxlen, truncation=True, return_tensors="pt",
+            padding="max_length" if augment else "longest",
+        )
+        if augment and self.tokenizer.mask_token_id is not None:
+            pad = batch["attention_mask"] == 0
+            batch["input_ids"] = batch["input_ids"].masked_fill(pad, self.tokenizer.mask_token_id)
+            batch["attention_mask"] = torch.ones_like(batch["attention_mask"])
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vectors (n, length, dim) and their mask (n, length); single-vector students give length 1."""
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.to(states.dtype)
+        if self.projection is not None:
+            vectors = F.normalize(self.projection(states), dim=-1)  # (n, length, dim)
+            return vectors, attention_mask
+        pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)  # (n, hidden)
+        vectors = F.normalize(pooled, dim=-1)[:, None, :]  # (n, 1, hidden)
+        return vectors, torch.ones(vectors.shape[:2], dtype=attention_mask.dtype, device=vectors.device)
+
+    def forward(
+        self,
+        q_input_ids: torch.Tensor,
+        q_attention_mask: torch.Tensor,
+        d_input_ids: torch.Tensor,
+        d_attention_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """Scores (queries, passages): query i against its own passages, rows i*n .. i*n+n-1 of d."""
+        nq = q_input_ids.shape[0]
+        if d_input_ids.shape[0] % nq:
+            raise ValueError(f"{d_input_ids.shape[0]} passages cannot be split evenly over {nq} queries.")
+        n = d_input_ids.shape[0] // nq
+        q, qm = self.embed(q_input_ids, q_attention_mask)
+        d, dm = self.embed(d_input_ids, d_attention_mask)
+        all_pairs = maxsim(q, qm, d, dm).view(nq, nq, n)  # (queries, queries, passages)
+        idx = torch.arange(nq, device=all_pairs.device)
+        return all_pairs[idx, idx]  # (queries, passages)
+
+    @torch.no_grad()
+    def encode(self, texts: Sequence[str], is_query: bool, batch_size: int = 32) -> list[torch.Tensor]:
+        """One float16 tensor (tokens, dim) per text, padding removed; batches are sorted by length."""
+        was_training = self.training
+        self.eval()
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        out: list[torch.Tensor | None] = [None] * len(texts)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            batch = self.tokenize([texts[i] for i in idx], is_query=is_query)
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            vectors, mask = self.embed(batch["input_ids"], batch["attention_mask"])
+            for row, i in enumerate(idx):
+                keep = mask[row].bool()
+                out[i] = vectors[row][keep].to(torch.float16).cpu()
+        self.train(was_training)
+        return out  # type: ignore[return-value]

@@ -1,0 +1,230 @@
+"""Teacher scoring: one interface, four kinds of teacher, and the resumable scoring stage.
+
+Translate-Distill lets the teacher read each (query, passage) pair in the language setting that suits
+it: ``eng-eng`` (English query, English passage: MonoT5-3B in the paper), ``eng-x`` (English query,
+translated passage: mT5-XXL) or ``x-x`` (both translated). The student always reads the English query
+with the translated passage. Teachers:
+
+- ``cross-encoder``: a sentence-transformers ``CrossEncoder``; its raw logit is the score;
+- ``monot5``: a seq2seq reranker; the score is log P("true") against "false" after
+  ``Query: q Document: d Relevant:`` (MonoT5 / mT5 rerankers);
+- ``bi-encoder``: a sentence-transformers model; the cosine of query and passage;
+- ``precomputed``: scores read from a file in the ``hltcoe/tdist-msmarco-scores`` line format.
+
+What this leaves out: sharding over several GPUs and machines (``--shard``), and the ColBERTv2 first
+stage that chose the 50 candidates (candidates are an input).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Mapping, Protocol, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from tdlib import hub
+from tdlib.artifacts import Stage
+from tdlib.config import Config, TeacherConfig
+from tdlib.data import Doc, Query, TrainingSet, format_tdist_line, iter_tdist, read_tdist, source_fingerprint
+from tdlib.errors import DataError
+
+SCORES_FILE = "scores.jsonl"
+
+
+class Teacher(Protocol):
+    def score(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
+        """Scores of aligned pairs: ``queries[i]`` with ``passages[i]``; higher is more relevant."""
+
+
+def _length_order(queries: Sequence[Query], passages: Sequence[Doc]) -> list[int]:
+    # Similar lengths in one batch waste less padding.
+    return sorted(range(len(queries)), key=lambda i: len(queries[i].text) + len(passages[i].text))
+
+
+def _device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class CrossEncoderTeacher:
+    def __init__(self, cfg: TeacherConfig):
+        from sentence_transformers import CrossEncoder
+
+        self.cfg = cfg
+        self.model = hub.load(CrossEncoder, cfg.model, "cross-encoder teacher", max_length=cfg.max_length,
+                              device=_device())
+
+    def score(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
+        order = _length_order(queries, passages)
+        pairs = [(queries[i].text, passages[i].text) for i in order]
+        raw = self.model.predict(pairs, batch_size=self.cfg.batch_size, activation_fn=torch.nn.Identity(),
+                                 show_progress_bar=False, convert_to_numpy=True)
+        out = np.empty(len(order), dtype=np.float32)
+        out[order] = np.asarray(raw, dtype=np.float32).reshape(-1)
+        return out
+
+
+class MonoT5Teacher:
+    TEMPLATE = "Query: {q} Document: {d} Relevant:"
+
+    def __init__(self, cfg: TeacherConfig):
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        self.cfg = cfg
+        self.tokenizer = hub.load(AutoTokenizer.from_pretrained, cfg.model, "MonoT5 tokenizer")
+        dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        self.model = hub.load(AutoModelForSeq2SeqLM.from_pretrained, cfg.model, "MonoT5 teacher", dtype=dtype)
+        self.model.to(_device()).eval()
+        ids = [self.tokenizer.encode(w, add_special_tokens=False) for w in ("false", "true")]
+        self.false_id, self.true_id = ids[0][0], ids[1][0]
+        start = self.model.config.decoder_start_token_id
+        self.start_id = start if start is not None else self.tokenizer.pad_token_id
+
+    @torch.no_grad()
+    def score(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
+        order = _length_order(queries, passages)
+        out = np.empty(len(order), dtype=np.float32)
+        device = self.model.device
+        for start in range(0, len(order), self.cfg.batch_size):
+            idx = order[start:start + self.cfg.batch_size]
+            texts = [self.TEMPLATE.format(q=queries[i].text, d=passages[i].text) for i in idx]
+            enc = self.tokenizer(texts, max_length=self.cfg.max_length, truncation=True, padding=True,
+                                 return_tensors="pt").to(device)
+            decoder = torch.full((len(idx), 1), self.start_id, dtype=torch.long, device=device)
+            logits = self.model(**enc, decoder_input_ids=decoder).logits[:, 0, :]  # (batch, vocab)
+            two = torch.log_softmax(logits[:, [self.false_id, self.true_id]].float(), dim=-1)
+            out[idx] = two[:, 1].cpu().numpy()
+        return out
+
+
+class BiEncoderTeacher:
+    def __init__(self, cfg: TeacherConfig):
+        from sentence_transformers import SentenceTransformer
+
+        self.cfg = cfg
+        self.model = hub.load(SentenceTransformer, cfg.model, "bi-encoder teacher", device=_device())
+
+    def score(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
+        uq = sorted({q.text for q in queries})
+        up = sorted({p.text for p in passages})
+        eq = self.model.encode(uq, batch_size=self.cfg.batch_size, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
+        ep = self.model.encode(up, batch_size=self.cfg.batch_size, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
+        qi = {t: i for i, t in enumerate(uq)}
+        pi = {t: i for i, t in enumerate(up)}
+        a = eq[[qi[q.text] for q in queries]]
+        b = ep[[pi[p.text] for p in passages]]
+        return (a * b).sum(axis=1).astype(np.float32)
+
+
+class PrecomputedTeacher:
+    """Scores looked up by (query id, passage id) in a tdist-format file."""
+
+    def __init__(self, cfg: TeacherConfig):
+        self.path = cfg.scores_file
+        self.table = {qid: dict(pairs) for qid, pairs in read_tdist(cfg.scores_file).items()}
+
+    def score(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
+        out = np.empty(len(queries), dtype=np.float32)
+        for i, (q, p) in enumerate(zip(queries, passages)):
+            try:
+                out[i] = self.table[q.query_id][p.doc_id]
+            except KeyError:
+                raise DataError(
+                    f"{self.path} has no score for query {q.query_id} and passage {p.doc_id}."
+                ) from None
+        return out
+
+
+KINDS = {
+    "cross-encoder": CrossEncoderTeacher,
+    "monot5": MonoT5Teacher,
+    "bi-encoder": BiEncoderTeacher,
+    "precomputed": PrecomputedTeacher,
+}
+
+
+def load_teacher(cfg: TeacherConfig) -> Teacher:
+    return KINDS[cfg.kind](cfg)
+
+
+def pair_texts(
+    training: TrainingSet, setting: str, translated_queries: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The query and passage texts the teacher reads in a language setting."""
+    if setting == "x-x":
+        if not translated_queries:
+            raise DataError("teacher.setting=x-x needs translated queries: run translate with "
+                            "translate.translate_queries=true first.")
+        missing = [q for q in training.queries if q not in translated_queries]
+        if missing:
+            raise DataError(f"{len(missing)} training queries have no translation, e.g. {missing[0]!r}.")
+        return dict(translated_queries), training.passages
+    passages = training.english if setting == "eng-eng" else training.passages
+    return training.queries, passages
+
+
+def score_candidates(
+    cfg: Config,
+    training: TrainingSet,
+    out_dir: str | Path,
+    translated_queries: Mapping[str, str] | None = None,
+    teacher: Teacher | None = None,
+    inputs: Mapping[str, object] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Score every training query's candidates and write ``scores.jsonl`` (tdist format).
+
+    The output is written line by line to ``scores.jsonl.partial``; an interrupted run resumes after
+    the last complete query, and the file is renamed into place when every query is scored.
+    """
+    stage = Stage(out_dir, "score", {"teacher": cfg.teacher, "inputs": inputs or {
+        "train_english": source_fingerprint(cfg.fill(cfg.data.train_english)),
+        "train_translated": source_fingerprint(cfg.fill(cfg.data.train_translated)),
+        "queries": sorted(training.queries)}})
+    final = stage.path(SCORES_FILE)
+    if stage.is_complete():
+        return final
+    resumable = stage.begin()
+    qtexts, ptexts = pair_texts(training, cfg.teacher.setting, translated_queries)
+    partial = stage.path(SCORES_FILE + ".partial")
+    done: set[str] = set()
+    if resumable and partial.is_file():
+        # Keep only complete lines: a crash can leave half a line at the end.
+        good = []
+        with open(partial, encoding="utf-8") as f:
+            for line in f:
+                if line.endswith("\n"):
+                    good.append(line)
+        partial.write_text("".join(good), encoding="utf-8")
+        done = {qid for qid, _ in iter_tdist(partial)}
+    else:
+        partial.unlink(missing_ok=True)
+    todo = [qid for qid in training.queries if qid not in done]
+    teacher = teacher or load_teacher(cfg.teacher)
+    pairs_done, t0 = 0, time.perf_counter()
+    # Score several queries per call so the teacher sees full batches.
+    chunk = max(1, cfg.teacher.batch_size * 4 // max(1, cfg.data.max_candidates))
+    bar = tqdm(total=len(todo), desc="teacher", unit="query", disable=not progress)
+    with open(partial, "a", encoding="utf-8") as f:
+        for start in range(0, len(todo), chunk):
+            qids = todo[start:start + chunk]
+            qs = [Query(qid, qtexts[qid]) for qid in qids for _ in training.candidates[qid]]
+            ps = [Doc(pid, ptexts[pid]) for qid in qids for pid in training.candidates[qid]]
+            scores = teacher.score(qs, ps)
+            pos = 0
+            for qid in qids:
+                n = len(training.candidates[qid])
+                f.write(format_tdist_line(qid, zip(training.candidates[qid], scores[pos:pos + n].tolist())))
+                pos += n
+            f.flush()
+            pairs_done += len(qs)
+            bar.update(len(qids))
+            bar.set_postfix(pairs_per_s=f"{pairs_done / max(time.perf_counter() - t0, 1e-9):.0f}")
+    bar.close()
+    partial.replace(final)
+    stage.finish({"queries": len(training.queries), "pairs_scored_now": pairs_done,
+                  "seconds": round(time.perf_counter() - t0, 2)})
+    return final

@@ -1,0 +1,248 @@
+"""Training the student with the Hugging Face ``Trainer``: Translate-Distill and Translate-Train.
+
+Each training example is one English query with n translated passages:
+
+- Translate-Distill (``method="distill"``): n passages drawn from the query's candidates (at random, as
+  in PLAID-X's ``lazy_batcher``, or the teacher's top n), with the teacher's scores as the target of
+  :func:`tdlib.losses.kl_distillation`;
+- Translate-Train (``method="translate-train"``): one judged positive and n - 1 negatives from the
+  candidates, with :func:`tdlib.losses.translate_train_ce`.
+
+The draw for example ``i`` uses a random generator seeded by ``(seed, i)``, so an interrupted run that
+resumes from a checkpoint sees exactly the examples an uninterrupted run would. The ``Trainer`` brings
+multi-GPU launch (``torchrun`` / ``accelerate launch``), mixed precision, checkpoints and logging.
+
+What this leaves out: in-batch negatives, gradient caching, and evaluation during training.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from tdlib.artifacts import Stage, atomic_write_text
+from tdlib.config import Config
+from tdlib.data import TrainingSet, read_tdist
+from tdlib.errors import DataError
+from tdlib.losses import kl_distillation, translate_train_ce
+from tdlib.student import Student
+
+STUDENT_DIR = "student"
+LOG_FILE = "train_log.jsonl"
+
+
+class TrainingExamples(torch.utils.data.Dataset):
+    """``epochs`` passes over the queries; example ``i`` is query ``i % len(queries)``."""
+
+    def __init__(
+        self,
+        training: TrainingSet,
+        cfg: Config,
+        teacher_scores: Mapping[str, Mapping[str, float]] | None,
+        epochs: int = 1,
+    ):
+        self.training, self.cfg, self.epochs = training, cfg, epochs
+        self.qids = sorted(training.queries)
+        self.n = cfg.train.n_passages
+        self.scores = teacher_scores
+        if cfg.train.method == "distill":
+            if teacher_scores is None:
+                raise DataError("distillation needs teacher scores: run the score stage first.")
+            for qid in self.qids:
+                have = teacher_scores.get(qid, {})
+                usable = [p for p in training.candidates[qid] if p in have]
+                if len(usable) < self.n:
+                    raise DataError(
+                        f"query {qid} has {len(usable)} scored candidates, fewer than train.n_passages={self.n}; "
+                        "lower n_passages or score more candidates."
+                    )
+        else:
+            for qid in self.qids:
+                pos = training.positives.get(qid, set())
+                negs = [p for p in training.candidates[qid] if p not in pos]
+                if not pos:
+                    raise DataError(f"query {qid} has no judged positive passage, which Translate-Train needs.")
+                if len(negs) < self.n - 1:
+                    raise DataError(f"query {qid} has {len(negs)} negatives, fewer than train.n_passages - 1.")
+
+    def __len__(self) -> int:
+        return len(self.qids) * self.epochs
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        qid = self.qids[i % len(self.qids)]
+        rng = np.random.default_rng([self.cfg.seed, i])
+        cands = self.training.candidates[qid]
+        if self.cfg.train.method == "distill":
+            have = self.scores[qid]  # type: ignore[index]
+            usable = [p for p in cands if p in have]
+            if self.cfg.train.sampling == "top":
+                chosen = sorted(usable, key=lambda p: -have[p])[: self.n]
+            else:
+                chosen = [usable[j] for j in rng.choice(len(usable), self.n, replace=False)]
+            teacher = [float(have[p]) for p in chosen]
+        else:
+            pos = sorted(self.training.positives[qid])
+            negs = [p for p in cands if p not in self.training.positives[qid]]
+            chosen = [pos[rng.integers(len(pos))]] + [negs[j] for j in rng.choice(len(negs), self.n - 1, replace=False)]
+            teacher = None
+        return {
+            "query": self.training.queries[qid],
+            "passages": [self.training.passages[p] for p in chosen],
+            "teacher": teacher,
+        }
+
+
+class Collator:
+    """Tokenise a list of examples into the tensors :class:`TrainingModule` takes."""
+
+    def __init__(self, student: Student):
+        self.student = student
+
+    def __call__(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        q = self.student.tokenize([e["query"] for e in examples], is_query=True)
+        d = self.student.tokenize([p for e in examples for p in e["passages"]], is_query=False)
+        batch = {
+            "q_input_ids": q["input_ids"], "q_attention_mask": q["attention_mask"],
+            "d_input_ids": d["input_ids"], "d_attention_mask": d["attention_mask"],
+        }
+        if examples[0]["teacher"] is not None:
+            batch["teacher_scores"] = torch.tensor([e["teacher"] for e in examples], dtype=torch.float32)
+        return batch
+
+
+class TrainingModule(nn.Module):
+    """The student plus its loss, in the shape the ``Trainer`` expects (a dict with ``loss``)."""
+
+    def __init__(self, student: Student, method: str, temperature: float):
+        super().__init__()
+        self.student, self.method, self.temperature = student, method, temperature
+
+    def forward(self, q_input_ids, q_attention_mask, d_input_ids, d_attention_mask, teacher_scores=None):
+        scores = self.student(q_input_ids, q_attention_mask, d_input_ids, d_attention_mask)  # (queries, n)
+        if self.method == "distill":
+            loss = kl_distillation(scores, teacher_scores, self.temperature)
+        else:
+            loss = translate_train_ce(scores / self.temperature, positive_index=0)
+        return {"loss": loss, "scores": scores}
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def training_arguments(cfg: Config, checkpoint_dir: Path, progress: bool = True):
+    from transformers import TrainingArguments
+
+    t = cfg.train
+    cuda = torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_queries,
+        gradient_accumulation_steps=t.grad_accumulation,
+        learning_rate=t.lr,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_steps,
+        # PLAID-X uses a constant rate when there is no warm-up.
+        lr_scheduler_type="constant_with_warmup" if t.warmup_steps else "constant",
+        optim="adamw_torch",
+        fp16=cuda and t.mixed_precision == "fp16",
+        bf16=cuda and t.mixed_precision == "bf16",
+        logging_steps=t.logging_steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=2,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        report_to="none",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+        disable_tqdm=not progress,
+        use_cpu=not cuda,
+    )
+
+
+def train_student(
+    cfg: Config,
+    training: TrainingSet,
+    out_dir: str | Path,
+    scores_file: str | Path | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    callbacks: Sequence[Any] = (),
+) -> Path:
+    """Fine-tune the student and save it to ``out_dir/student``; resumes from the last checkpoint.
+
+    Returns the student folder. ``train_log.jsonl`` holds the Trainer's log (loss per logging step).
+    """
+    from transformers import Trainer
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from tdlib.artifacts import fingerprint
+
+    record_inputs = dict(inputs or {})
+    if scores_file is not None:
+        record_inputs["scores"] = fingerprint(scores_file)
+    record_inputs["queries"] = len(training.queries)
+    stage = Stage(out_dir, "train", {"student": cfg.student, "train": cfg.train, "seed": cfg.seed,
+                                     "inputs": record_inputs})
+    final = stage.path(STUDENT_DIR)
+    if stage.is_complete():
+        return final
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    resumable = stage.begin() if main_process else True
+    scores = None
+    if cfg.train.method == "distill":
+        if scores_file is None:
+            raise DataError("Translate-Distill needs a teacher scores file (tdist format).")
+        scores = {qid: dict(pairs) for qid, pairs in read_tdist(scores_file).items()}
+        missing = [q for q in training.queries if q not in scores]
+        if missing:
+            raise DataError(f"{scores_file} has no scores for {len(missing)} training queries, e.g. {missing[0]!r}.")
+    global_batch = cfg.train.batch_queries * cfg.train.grad_accumulation * _world_size()
+    epochs = max(1, math.ceil(cfg.train.max_steps * global_batch / max(1, len(training.queries))))
+    examples = TrainingExamples(training, cfg, scores, epochs=epochs)
+    student = Student.from_pretrained(cfg.student.model, cfg.student, seed=cfg.seed)
+    module = TrainingModule(student, cfg.train.method, cfg.train.temperature)
+    checkpoints = stage.path("checkpoints")
+    trainer = Trainer(
+        model=module,
+        args=training_arguments(cfg, checkpoints, progress),
+        train_dataset=examples,
+        data_collator=Collator(student),
+        callbacks=list(callbacks),
+    )
+    if not progress:
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    last = get_last_checkpoint(str(checkpoints)) if resumable and checkpoints.is_dir() else None
+    t0 = time.perf_counter()
+    trainer.train(resume_from_checkpoint=last)
+    seconds = time.perf_counter() - t0
+    if trainer.is_world_process_zero():
+        student.save(final)
+        log = [entry for entry in trainer.state.log_history]
+        atomic_write_text(stage.path(LOG_FILE), "".join(json.dumps(e) + "\n" for e in log))
+        stage.finish({
+            "steps": trainer.state.global_step,
+            "seconds": round(seconds, 2),
+            "queries_per_second": round(cfg.train.batch_queries * trainer.state.global_step / max(seconds, 1e-9), 2),
+            "resumed_from": Path(last).name if last else None,
+            "final_loss": next((e["loss"] for e in reversed(log) if "loss" in e), None),
+        })
+    return final
+
+
+def read_log(out_dir: str | Path) -> list[dict[str, Any]]:
+    """The Trainer's log entries that carry a training loss, for plotting curves."""
+    p = Path(out_dir) / LOG_FILE
+    return [e for e in (json.loads(l) for l in p.read_text(encoding="utf-8").splitlines() if l) if "loss" in e]

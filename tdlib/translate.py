@@ -1,0 +1,124 @@
+"""Machine translation of passages (and queries) with a Hugging Face seq2seq model.
+
+Translate-Distill trains on MS MARCO passages translated into the document language (neuMARCO, made
+with Sockeye 2). This module translates with any Marian or NLLB style model: passages are split into
+sentences, sentences are translated in length-sorted batches, and rejoined; ids are kept. The stage
+writes ``passages.jsonl`` record by record to a partial file, so an interrupted run resumes.
+
+What this leaves out: document-level MT, and sharding over several GPUs.
+"""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from tdlib import hub
+from tdlib.artifacts import Stage
+from tdlib.config import TranslateConfig
+from tdlib.data import Doc, iter_jsonl
+
+PASSAGES_FILE = "passages.jsonl"
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|(?<=[。！？])")
+_NO_SPACE_LANGS = {"zh", "ja"}
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split at sentence ends; keeps every character except the spaces between sentences.
+
+    >>> split_sentences("It rained. Then it stopped! OK")
+    ['It rained.', 'Then it stopped!', 'OK']
+    """
+    parts = [p.strip() for p in _SENTENCE_END.split(text.strip())]
+    return [p for p in parts if p]
+
+
+def join_sentences(sentences: Sequence[str], lang: str) -> str:
+    return ("" if lang in _NO_SPACE_LANGS else " ").join(s.strip() for s in sentences)
+
+
+class Translator:
+    """Translate English text into ``lang`` with a seq2seq model."""
+
+    def __init__(self, cfg: TranslateConfig, lang: str):
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        self.cfg, self.lang = cfg, lang
+        self.tokenizer = hub.load(AutoTokenizer.from_pretrained, cfg.model, "translation tokenizer")
+        self.model = hub.load(AutoModelForSeq2SeqLM.from_pretrained, cfg.model, "translation model")
+        self.model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+        self.generate_kwargs: dict = {"num_beams": cfg.num_beams, "max_new_tokens": cfg.max_length}
+        # NLLB-style models need the source language set and the target forced as the first token.
+        if hasattr(self.tokenizer, "src_lang") and cfg.target_codes.get(lang):
+            self.tokenizer.src_lang = cfg.source_code
+            self.generate_kwargs["forced_bos_token_id"] = self.tokenizer.convert_tokens_to_ids(cfg.target_codes[lang])
+
+    @torch.no_grad()
+    def translate_sentences(self, sentences: Sequence[str]) -> list[str]:
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]), reverse=True)
+        out: list[str] = [""] * len(sentences)
+        for start in range(0, len(order), self.cfg.batch_size):
+            idx = order[start:start + self.cfg.batch_size]
+            enc = self.tokenizer([sentences[i] for i in idx], max_length=self.cfg.max_length, truncation=True,
+                                 padding=True, return_tensors="pt").to(self.model.device)
+            generated = self.model.generate(**enc, **self.generate_kwargs)
+            for i, text in zip(idx, self.tokenizer.batch_decode(generated, skip_special_tokens=True)):
+                out[i] = text.strip()
+        return out
+
+    def translate(self, texts: Sequence[str]) -> list[str]:
+        """Translate whole passages: split, translate all sentences together, rejoin."""
+        split = [split_sentences(t) for t in texts]
+        flat = [s for sents in split for s in sents]
+        translated = iter(self.translate_sentences(flat))
+        return [join_sentences([next(translated) for _ in sents], self.lang) for sents in split]
+
+
+def translate_docs(
+    cfg: TranslateConfig,
+    docs: Sequence[Doc],
+    lang: str,
+    out_dir: str | Path,
+    inputs: object = None,
+    chunk: int = 64,
+    progress: bool = True,
+    translator: Translator | None = None,
+) -> Path:
+    """Translate ``docs`` into ``lang`` and write ``passages.jsonl`` (``id``, ``text``, ``lang``)."""
+    import json
+
+    stage = Stage(out_dir, "translate", {"translate": cfg, "lang": lang, "inputs": inputs,
+                                         "ids": len(docs)})
+    final = stage.path(PASSAGES_FILE)
+    if stage.is_complete():
+        return final
+    resumable = stage.begin()
+    partial = stage.path(PASSAGES_FILE + ".partial")
+    done: set[str] = set()
+    if resumable and partial.is_file():
+        lines = [l for l in partial.read_text(encoding="utf-8").splitlines(keepends=True) if l.endswith("\n")]
+        partial.write_text("".join(lines), encoding="utf-8")
+        done = {str(o["id"]) for o in iter_jsonl(partial)}
+    else:
+        partial.unlink(missing_ok=True)
+    todo = [d for d in docs if d.doc_id not in done]
+    translator = translator or Translator(cfg, lang)
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(todo), desc=f"translate en->{lang}", unit="passage", disable=not progress)
+    with open(partial, "a", encoding="utf-8") as f:
+        for start in range(0, len(todo), chunk):
+            batch = todo[start:start + chunk]
+            for d, text in zip(batch, translator.translate([d.text for d in batch])):
+                f.write(json.dumps({"id": d.doc_id, "text": text or d.text, "lang": lang}, ensure_ascii=False) + "\n")
+            f.flush()
+            bar.update(len(batch))
+    bar.close()
+    partial.replace(final)
+    seconds = time.perf_counter() - t0
+    stage.finish({"passages": len(docs), "translated_now": len(todo), "seconds": round(seconds, 2),
+                  "seconds_per_passage": round(seconds / max(1, len(todo)), 4)})
+    return final

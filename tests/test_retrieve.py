@@ -1,0 +1,42 @@
+import torch
+
+from tdlib.config import IndexConfig, SearchConfig, StudentConfig
+from tdlib.data import Doc, Query, read_run
+from tdlib.retrieve import Index, build_index, search, split_passages
+from tdlib.student import Student
+
+
+def test_split_passages_windows_and_stride():
+    student = Student.from_pretrained("smoke:encoder", StudentConfig(model="smoke:encoder"))
+    text = " ".join(f"w{i}" for i in range(10))
+    n_tokens = len(student.tokenizer(text, add_special_tokens=False)["input_ids"])
+    windows = split_passages(text, student.tokenizer, passage_tokens=n_tokens // 2, stride=n_tokens // 4)
+    assert windows[0].startswith("w0") and windows[-1].endswith("w9")
+    assert len(windows) >= 3
+    assert split_passages("short", student.tokenizer, 180, 90) == ["short"]
+
+
+def test_maxp_takes_the_best_passage(tmp_path):
+    # a hand-built index: doc A has passages scoring 0.2 and 0.9, doc B one passage scoring 0.5
+    from safetensors.torch import save_file
+    import json
+
+    vecs = torch.tensor([[0.2, 0.0], [0.9, 0.0], [0.5, 0.0]], dtype=torch.float16)
+    save_file({"vectors": vecs, "offsets": torch.tensor([0, 1, 2, 3])}, str(tmp_path / "index.safetensors"))
+    (tmp_path / "passage_doc_ids.json").write_text(json.dumps(["A", "A", "B"]))
+    index = Index(tmp_path, chunk=2)  # chunks split doc A's passages
+    scores, pos = index.search(torch.tensor([[[1.0, 0.0]]]), torch.ones(1, 1), k=2)
+    assert [index.doc_ids[i] for i in pos[0].tolist()] == ["A", "B"]
+    assert torch.allclose(scores, torch.tensor([[0.9, 0.5]]), atol=1e-3)
+
+
+def test_index_and_search_a_collection(tmp_path):
+    student = Student.from_pretrained("smoke:encoder", StudentConfig(model="smoke:encoder", doc_maxlen=16, dim=8))
+    student.save(tmp_path / "s")
+    docs = [Doc(f"d{i}", f"document {i} " + "word " * (i * 10)) for i in range(5)]
+    idx = build_index(tmp_path / "s", docs, IndexConfig(passage_tokens=12, stride=6), tmp_path / "i", progress=False)
+    assert (idx / "index.safetensors").is_file()
+    run = search(tmp_path / "s", idx, [Query("1", "document 3"), Query("2", "word")], SearchConfig(k=3),
+                 tmp_path / "r", progress=False)
+    results = read_run(run)
+    assert set(results) == {"1", "2"} and all(len(v) == 3 for v in results.values())

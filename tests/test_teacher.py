@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from tdlib import data, teacher
+from tdlib.config import TeacherConfig, load_config
+from tdlib.data import Doc, Query
+from tdlib.errors import DataError
+
+Q = [Query("q1", "flooding after rain"), Query("q1", "flooding after rain"), Query("q2", "sleep")]
+P = [Doc("d1", "the river flooded the town"), Doc("d2", "rice planted early"), Doc("d4", "too little sleep")]
+
+
+@pytest.mark.parametrize("kind,model", [("cross-encoder", "smoke:cross-encoder"), ("monot5", "smoke:monot5"),
+                                        ("bi-encoder", "smoke:bi-encoder")])
+def test_every_model_teacher_scores_aligned_pairs(kind, model):
+    t = teacher.load_teacher(TeacherConfig(kind=kind, model=model, batch_size=2))
+    scores = t.score(Q, P)
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+    # pairs are scored independently of batch order
+    again = t.score(Q[::-1], P[::-1])[::-1]
+    assert np.allclose(scores, again, atol=1e-4)
+    if kind == "monot5":
+        assert (scores <= 0).all()  # log-probabilities of "true"
+    if kind == "bi-encoder":
+        assert (np.abs(scores) <= 1.0001).all()  # cosines
+
+
+def test_precomputed_teacher_reads_tdist_and_names_missing_pairs(tmp_path):
+    data.write_tdist(tmp_path / "s.jsonl.gz", [("q1", [("d1", 2.0), ("d2", -1.0)]), ("q2", [("d4", 0.5)])])
+    t = teacher.load_teacher(TeacherConfig(kind="precomputed", scores_file=str(tmp_path / "s.jsonl.gz")))
+    assert t.score(Q, P).tolist() == [2.0, -1.0, 0.5]
+    with pytest.raises(DataError, match="no score for query q2 and passage d9"):
+        t.score([Query("q2", "x")], [Doc("d9", "y")])
+
+
+def test_language_settings_pick_the_texts():
+    ts = data.TrainingSet(queries={"q": "rain"}, passages={"p": "雨"}, english={"p": "rain"},
+                          candidates={"q": ["p"]}, positives={"q": {"p"}})
+    assert teacher.pair_texts(ts, "eng-eng") == ({"q": "rain"}, {"p": "rain"})
+    assert teacher.pair_texts(ts, "eng-x") == ({"q": "rain"}, {"p": "雨"})
+    assert teacher.pair_texts(ts, "x-x", {"q": "下雨"}) == ({"q": "下雨"}, {"p": "雨"})
+    with pytest.raises(DataError, match="x-x needs translated queries"):
+        teacher.pair_texts(ts, "x-x")
+
+
+class Interrupt(Exception):
+    pass
+
+
+class FlakyTeacher:
+    """Scores by a fixed rule and dies after ``fail_after`` calls, like a preempted GPU job."""
+
+    def __init__(self, fail_after=None):
+        self.calls, self.fail_after = 0, fail_after
+
+    def score(self, queries, passages):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise Interrupt()
+        return np.array([len(q.text) * 0.1 - len(p.text) * 0.01 for q, p in zip(queries, passages)], dtype=np.float32)
+
+
+def test_scoring_resumes_after_an_interruption_with_the_same_result(tmp_path):
+    cfg = load_config("smoke", overrides=["teacher.batch_size=2", "data.max_candidates=8"])
+    ts = __import__("tdlib.pipeline", fromlist=["x"]).training_set(cfg)
+    whole = teacher.score_candidates(cfg, ts, tmp_path / "a", teacher=FlakyTeacher(), progress=False)
+    with pytest.raises(Interrupt):
+        teacher.score_candidates(cfg, ts, tmp_path / "b", teacher=FlakyTeacher(fail_after=1), progress=False)
+    partial = tmp_path / "b" / "scores.jsonl.partial"
+    assert partial.exists() and not (tmp_path / "b" / "scores.jsonl").exists()
+    scored_before = len(partial.read_text().splitlines())
+    assert 0 < scored_before < len(ts.queries)
+    resumed_teacher = FlakyTeacher()
+    resumed = teacher.score_candidates(cfg, ts, tmp_path / "b", teacher=resumed_teacher, progress=False)
+    assert resumed.read_text() == whole.read_text()
+    # a complete stage is reused without calling the teacher again
+    idle = FlakyTeacher(fail_after=0)
+    teacher.score_candidates(cfg, ts, tmp_path / "b", teacher=idle, progress=False)
+    assert idle.calls == 0

@@ -1,0 +1,85 @@
+import json
+
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from tdlib import pipeline
+from tdlib.config import load_config
+from tdlib.data import write_tdist
+from tdlib.errors import DataError
+from tdlib.student import Student
+from tdlib.train import TrainingExamples, read_log, train_student
+
+
+class Preempted(Exception):
+    pass
+
+
+class PreemptAt(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Preempted()
+
+
+def _weights(folder):
+    s = Student.from_pretrained(str(folder))
+    return {k: v.clone() for k, v in s.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    cfg = load_config("smoke", overrides=["train.max_steps=8", "train.save_steps=4", "data.max_candidates=8"])
+    root = tmp_path_factory.mktemp("train")
+    ts = pipeline.training_set(cfg)
+    scores = pipeline.score(cfg, root, progress=False)
+    return cfg, ts, scores, root
+
+
+def test_interrupted_training_resumes_to_the_identical_student(setup):
+    cfg, ts, scores, root = setup
+    whole = train_student(cfg, ts, root / "whole", scores_file=scores, progress=False)
+    with pytest.raises(Preempted):
+        train_student(cfg, ts, root / "cut", scores_file=scores, progress=False, callbacks=[PreemptAt(6)])
+    assert not (root / "cut" / "DONE").exists()
+    resumed = train_student(cfg, ts, root / "cut", scores_file=scores, progress=False)
+    assert json.loads((root / "cut" / "DONE").read_text())["resumed_from"] == "checkpoint-4"
+    a, b = _weights(whole), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the student moved away from its starting point
+    start = Student.from_pretrained(cfg.student.model, cfg.student, seed=cfg.seed).state_dict()
+    assert not torch.equal(start["projection.weight"], a["projection.weight"])
+    losses = [e["loss"] for e in read_log(root / "whole")]
+    assert len(losses) == 4 and all(l >= 0 for l in losses)
+
+
+def test_translate_train_baseline_trains(setup):
+    cfg, ts, _, root = setup
+    tt = load_config("smoke", overrides=["train.method=translate-train", "train.max_steps=4", "data.max_candidates=8"])
+    folder = train_student(tt, ts, root / "tt", progress=False)
+    assert (folder / "tdlib_student.json").is_file()
+    assert read_log(root / "tt")[0]["loss"] > 0
+
+
+def test_sampling_random_and_top(setup):
+    cfg, ts, scores, _ = setup
+    table = {q: dict(p) for q, p in __import__("tdlib.data", fromlist=["x"]).read_tdist(scores).items()}
+    ex = TrainingExamples(ts, cfg, table, epochs=2)
+    first, second = ex[0], ex[len(ts.queries)]  # the same query in two epochs
+    assert first["query"] == second["query"] and len(first["passages"]) == cfg.train.n_passages
+    assert ex[0] == ex[0]  # deterministic per index
+    top = TrainingExamples(ts, load_config("smoke", overrides=["train.sampling=top"]), table)[0]
+    assert top["teacher"] == sorted(top["teacher"], reverse=True)
+    assert top["teacher"][0] == max(table[sorted(ts.queries)[0]].values())
+
+
+def test_too_few_scored_candidates_fails_before_training(setup, tmp_path):
+    cfg, ts, _, _ = setup
+    qid = sorted(ts.queries)[0]
+    write_tdist(tmp_path / "s.jsonl", [(q, [(p, 0.0) for p in ts.candidates[q][:2]]) for q in ts.queries])
+    with pytest.raises(DataError, match=f"query {qid} has 2 scored candidates, fewer than train.n_passages=4"):
+        train_student(cfg, ts, tmp_path / "t", scores_file=tmp_path / "s.jsonl", progress=False)
+    assert not (tmp_path / "t" / "DONE").exists()

@@ -1,0 +1,33 @@
+import json
+
+from tdlib.config import TranslateConfig
+from tdlib.data import Doc
+from tdlib.translate import Translator, join_sentences, split_sentences, translate_docs
+
+
+def test_sentence_split_and_join():
+    assert split_sentences("Dr. Who arrived. It rained! Was it 3.5 mm? Yes") == [
+        "Dr.", "Who arrived.", "It rained!", "Was it 3.5 mm?", "Yes"]
+    assert split_sentences("一句。两句！") == ["一句。", "两句！"]
+    assert join_sentences(["一句。", "两句。"], "zh") == "一句。两句。"
+    assert join_sentences(["Раз.", "Два."], "ru") == "Раз. Два."
+
+
+def test_translation_stage_keeps_ids_and_resumes(tmp_path):
+    cfg = TranslateConfig(model="smoke:translator", batch_size=4, max_length=12)
+    docs = [Doc(f"p{i}", f"Sentence number {i}. Another one here.") for i in range(7)]
+    translator = Translator(cfg, "ru")
+    out = translate_docs(cfg, docs, "ru", tmp_path / "t", chunk=3, progress=False, translator=translator)
+    rows = [json.loads(l) for l in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == [d.doc_id for d in docs]
+    assert all(r["lang"] == "ru" and r["text"] for r in rows)
+    # resume: cut the output back to a partial file with two records and half a line
+    partial = tmp_path / "t2" / "passages.jsonl.partial"
+    first = translate_docs(cfg, docs, "ru", tmp_path / "t2", chunk=3, progress=False, translator=translator)
+    lines = first.read_text(encoding="utf-8").splitlines(keepends=True)
+    first.unlink()
+    (tmp_path / "t2" / "DONE").unlink()
+    partial.write_text("".join(lines[:2]) + lines[2][:10], encoding="utf-8")
+    again = translate_docs(cfg, docs, "ru", tmp_path / "t2", chunk=3, progress=False, translator=translator)
+    assert again.read_text(encoding="utf-8") == out.read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "t2" / "DONE").read_text())["translated_now"] == 5
