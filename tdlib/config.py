@@ -106,6 +106,10 @@ class StudentConfig:
     # Prefixes some encoders expect (E5: "query: " and "passage: ").
     query_prefix: str = ""
     doc_prefix: str = ""
+    # ColBERT's marker tokens, put right after [CLS] ("[unused0]" / "[unused1]" in PLAID-X);
+    # empty for none. Released checkpoints name theirs in artifact.metadata.
+    query_marker: str = ""
+    doc_marker: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ real ones (``AutoModel.from_pretrained``, ``CrossEncoder``, ``SentenceTransforme
 - ``cross-encoder``: the same BERT with a one-logit head (a ``CrossEncoder`` teacher);
 - ``bi-encoder``: the encoder with mean pooling as a sentence-transformers folder;
 - ``monot5``: a 2-layer T5 whose vocabulary has the words "true" and "false";
-- ``translator``: a 2-layer Marian encoder-decoder (translation with random weights: shape, not meaning).
+- ``translator``: a 2-layer Marian encoder-decoder (translation with random weights: shape, not meaning);
+- ``plaidx``: a 2-layer XLM-RoBERTa ColBERT-X checkpoint in the released PLAID-X layout.
 
 All share one WordPiece tokenizer trained on the texts of the embedded mini collection, in all four
 languages. Weights are random but fixed by the seed. What this leaves out: any model quality; smoke
@@ -31,7 +32,7 @@ from tdlib.data import MINI_DIR, iter_jsonl
 VERSION = 1
 SEED = 1234
 VOCAB_SIZE = 4000
-KINDS = ("encoder", "cross-encoder", "bi-encoder", "monot5", "translator")
+KINDS = ("encoder", "cross-encoder", "bi-encoder", "monot5", "translator", "plaidx")
 
 
 def cache_root() -> Path:
@@ -116,6 +117,21 @@ def _build(kind: str, out: Path) -> None:
                            pad_token_id=tok.pad_token_id, eos_token_id=tok.sep_token_id,
                            decoder_start_token_id=tok.pad_token_id)
             T5ForConditionalGeneration(cfg).save_pretrained(out)
+        elif kind == "plaidx":
+            from transformers import XLMRobertaConfig, XLMRobertaModel
+
+            from tdlib.checkpoints import write_plaidx_layout
+            from tdlib.config import StudentConfig
+            from tdlib.student import Student
+
+            tok.add_tokens(["[unused0]", "[unused1]"])  # PLAID-X adds its markers, query first
+            cfg = XLMRobertaConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                   intermediate_size=128, max_position_embeddings=520,
+                                   pad_token_id=tok.pad_token_id)
+            student = Student(XLMRobertaModel(cfg), tok, StudentConfig(
+                model="", dim=32, query_maxlen=16, doc_maxlen=64, query_marker="[unused0]", doc_marker="[unused1]"))
+            write_plaidx_layout(student, out)
+            return
         elif kind == "translator":
             cfg = MarianConfig(vocab_size=vocab, d_model=64, encoder_layers=2, decoder_layers=2,
                                encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=128,

@@ -62,6 +62,19 @@ def maxsim(q: torch.Tensor, q_mask: torch.Tensor, d: torch.Tensor, d_mask: torch
     return best.sum(dim=-1)  # (nq, nd)
 
 
+def _is_plaidx(name: str, path: str) -> bool:
+    """A released PLAID-X checkpoint: a folder (or cached Hub snapshot) with artifact.metadata."""
+    if (Path(path) / STUDENT_FILE).is_file():
+        return False
+    if (Path(path) / "artifact.metadata").is_file():
+        return True
+    if Path(path).exists():
+        return False
+    from huggingface_hub import try_to_load_from_cache
+
+    return name.startswith("hltcoe/plaidx") or isinstance(try_to_load_from_cache(name, "artifact.metadata"), str)
+
+
 class Student(nn.Module):
     """A Hugging Face encoder turned into a ColBERT-X or single-vector retriever."""
 
@@ -87,6 +100,10 @@ class Student(nn.Module):
         from transformers import AutoModel, AutoTokenizer
 
         path = hub.resolve(name)
+        if _is_plaidx(name, path):
+            from tdlib.checkpoints import load_plaidx
+
+            return load_plaidx(name)
         saved = Path(path) / STUDENT_FILE
         if saved.is_file():
             stored = json.loads(saved.read_text(encoding="utf-8"))
@@ -140,13 +157,17 @@ class Student(nn.Module):
         """Token ids and attention masks; ColBERT queries are padded with [MASK] to query_maxlen."""
         cfg = self.config
         prefix = cfg.query_prefix if is_query else cfg.doc_prefix
-        texts = [prefix + t for t in texts]
+        marker = cfg.query_marker if is_query else cfg.doc_marker
+        # ColBERT reserves position 1 for its marker: tokenise ". text", then overwrite the ".".
+        texts = [(". " if marker else "") + prefix + t for t in texts]
         maxlen = cfg.query_maxlen if is_query else cfg.doc_maxlen
         augment = is_query and cfg.kind == "colbert" and cfg.query_augmentation
         batch = self.tokenizer(
             texts, max_length=maxlen, truncation=True, return_tensors="pt",
             padding="max_length" if augment else "longest",
         )
+        if marker:
+            batch["input_ids"][:, 1] = self.tokenizer.convert_tokens_to_ids(marker)
         if augment and self.tokenizer.mask_token_id is not None:
             pad = batch["attention_mask"] == 0
             batch["input_ids"] = batch["input_ids"].masked_fill(pad, self.tokenizer.mask_token_id)

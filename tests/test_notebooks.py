@@ -1,0 +1,65 @@
+"""Every chapter runs in the smoke profile, alone, and is committed clean."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+REPO_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+
+
+def _cells(path):
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _text(cell):
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_there_are_chapters_and_all_are_in_the_toc():
+    toc = (ROOT / "_toc.yml").read_text()
+    assert NOTEBOOKS
+    for nb in NOTEBOOKS:
+        assert f"notebooks/{nb.stem}" in toc
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_clean_and_following_the_template(nb):
+    data = json.loads(nb.read_text(encoding="utf-8"))
+    assert data["metadata"]["kernelspec"]["name"] == "python3"
+    code = [c for c in data["cells"] if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in code), "notebook carries outputs"
+    params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1
+    for line in _text(params[0]).splitlines():
+        assert not line.strip() or line.lstrip().startswith("#") or re.fullmatch(
+            r"\w+ = (\"[^\"]*\"|-?[\d.e-]+|True|False|None|\[[^\]]*\])", line.strip()), line
+    assert {"profile", "seed", "output_dir"} <= {l.split("=")[0].strip() for l in _text(params[0]).splitlines() if "=" in l}
+    md = "\n".join(_text(c) for c in data["cells"] if c["cell_type"] == "markdown")
+    for heading in ("## Overview", "## Prerequisites", "## Summary", "## Exercises", "## References"):
+        assert heading in md, heading
+    exercises = md.split("## Exercises", 1)[1].split("## References", 1)[0]
+    assert len(re.findall(r"^\d+\. ", exercises, flags=re.M)) >= 3
+    assert re.search(r"^\(ch-[\w-]+\)=", md, flags=re.M)
+    assert f"colab.research.google.com/github/{REPO_URL.split('github.com/')[1]}/blob/main/notebooks/{nb.name}" in md
+    install = [c for c in code if "pip" in _text(c)]
+    assert install and all(f"git+{REPO_URL}" in _text(c) for c in install)
+    assert not any(re.search(r"pip install[^\n]*\btdlib\b", _text(c)) for c in code)
+    assert not any("torch" in _text(c) and "pip" in _text(c) for c in code), "the install cell must keep Colab's torch"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_runs_alone_in_smoke(nb, tmp_path):
+    import papermill
+
+    out = tmp_path / "runs"
+    papermill.execute_notebook(
+        str(nb), str(tmp_path / nb.name), parameters={"profile": "smoke", "output_dir": str(out)},
+        kernel_name="python3", cwd=str(nb.parent), progress_bar=False,
+    )
+    chapter = nb.name[:2].lstrip("0")
+    assert list((out / "smoke" / "figures").glob(f"ch{chapter}-*.png")), "no figure saved"
+    assert list((out / "smoke" / "tables").glob(f"ch{chapter}-*.csv")), "no table saved"
