@@ -10,6 +10,7 @@ fi
 python3 -m pip install --quiet --disable-pip-version-check -r requirements.txt
 python3 -m pip install --quiet --disable-pip-version-check --no-deps -e .
 python3 -m ipykernel install --user --name python3 >/dev/null
+bash scripts/fetch-mathjax.sh
 eval "$(python3 -m tdlib.bookprofile --shell)"
 echo "building the book with profile: $TDLIB_PROFILE"
 jupyter-book build -W --keep-going .

@@ -49,6 +49,17 @@ def banner(profile: str | None = None) -> str:
     return f"Executed with the `{profile}` profile: {reason}."
 
 
+def show(profile: str | None = None) -> None:
+    """Display the banner as a highlighted note in a notebook (plain text elsewhere)."""
+    text = banner(profile)
+    try:
+        from IPython.display import Markdown, display
+
+        display(Markdown(f"> **Profile.** {text}"))
+    except ImportError:
+        print(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     import shlex
 

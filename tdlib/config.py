@@ -84,6 +84,9 @@ class TeacherConfig:
     setting: str = "eng-eng"
     # For kind="precomputed": a file in the hltcoe/tdist-msmarco-scores line format.
     scores_file: str = ""
+    # The MonoT5 score is log P(positive token) against the negative one: "false"/"true" for
+    # castorini's MonoT5; mMARCO mT5 rerankers name theirs on their model cards (e.g. "no"/"yes").
+    prediction_tokens: tuple[str, ...] = ("false", "true")
     batch_size: int = 32
     max_length: int = 512
 

@@ -28,7 +28,7 @@ from tdlib import hub
 from tdlib.artifacts import Stage
 from tdlib.config import Config, TeacherConfig
 from tdlib.data import Doc, Query, TrainingSet, format_tdist_line, iter_tdist, read_tdist, source_fingerprint
-from tdlib.errors import DataError
+from tdlib.errors import ConfigError, DataError
 
 SCORES_FILE = "scores.jsonl"
 
@@ -76,7 +76,12 @@ class MonoT5Teacher:
         dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
         self.model = hub.load(AutoModelForSeq2SeqLM.from_pretrained, cfg.model, "MonoT5 teacher", dtype=dtype)
         self.model.to(_device()).eval()
-        ids = [self.tokenizer.encode(w, add_special_tokens=False) for w in ("false", "true")]
+        if len(cfg.prediction_tokens) != 2:
+            raise ConfigError("teacher.prediction_tokens needs two tokens: the negative one, then the positive one.")
+        ids = [self.tokenizer.encode(w, add_special_tokens=False) for w in cfg.prediction_tokens]
+        if any(len(i) != 1 for i in ids):
+            raise ConfigError(f"the MonoT5 tokens {cfg.prediction_tokens} must each be one token of {cfg.model}'s "
+                              "vocabulary; see its model card.")
         self.false_id, self.true_id = ids[0][0], ids[1][0]
         start = self.model.config.decoder_start_token_id
         self.start_id = start if start is not None else self.tokenizer.pad_token_id
