@@ -136,3 +136,65 @@ class Stage:
     def summary(self) -> dict[str, Any]:
         p = self.dir / DONE_FILE
         return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"2/8"`` -> ``(2, 8)``: shard 2 of 8, counted from 0.
+
+    >>> parse_shard("0/2")
+    (0, 2)
+    """
+    from tdlib.errors import ConfigError
+
+    if not text:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard {text!r} must look like I/N, e.g. 0/8 for the first of 8 shards.") from None
+    if not 0 <= i < n:
+        raise ConfigError(f"--shard {text!r}: I must be between 0 and N-1.")
+    return i, n
+
+
+def shard_dir(out_dir: str | os.PathLike[str], shard: tuple[int, int]) -> Path:
+    """Where shard ``i`` of ``n`` of a stage writes: a sibling of the stage directory."""
+    out = Path(out_dir)
+    return out.parent / f"{out.name}-shards" / f"{shard[0]}-of-{shard[1]}"
+
+
+def merge_round_robin(parts: list[Path], target: Path) -> None:
+    """Interleave the lines of shard files: shard ``i`` holds items ``i, i+n, i+2n, ...``.
+
+    Streaming, so memory stays constant however large the shards are.
+    """
+    handles = [open(p, encoding="utf-8") for p in parts]
+    try:
+        with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as out:
+            live = list(handles)
+            while live:
+                still = []
+                for h in live:
+                    line = h.readline()
+                    if line:
+                        out.write(line)
+                        still.append(h)
+                if len(still) < len(live) and still and still != live[: len(still)]:
+                    raise ValueError("shards of unequal interleaving; were they made with the same inputs?")
+                live = still
+    finally:
+        for h in handles:
+            h.close()
+
+
+def merge_shards(out_dir: str | os.PathLike[str], stage: "Stage", n: int, filename: str) -> Path | None:
+    """Merge the ``n`` shards of a stage into ``out_dir`` once all are complete; None until then."""
+    dirs = [shard_dir(out_dir, (i, n)) for i in range(n)]
+    if not all((d / DONE_FILE).is_file() and (d / filename).is_file() for d in dirs):
+        return None
+    if stage.is_complete():
+        return stage.path(filename)
+    stage.begin()
+    merge_round_robin([d / filename for d in dirs], stage.path(filename))
+    stage.finish({"merged_shards": n})
+    return stage.path(filename)

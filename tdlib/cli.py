@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Sequence
 
+from tdlib.artifacts import parse_shard
 from tdlib.config import PROFILES, load_config
 from tdlib.errors import TdlibError
 
@@ -75,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("score", "train", "pipeline"):
             p.add_argument("--use-mt", action="store_true",
                            help="train on OUT/translate/passages.jsonl instead of data.train_translated")
+        if name in ("translate", "score"):
+            p.add_argument("--shard", metavar="I/N",
+                           help="do shard I of N (from 0) only, e.g. one per GPU; the last to finish merges them")
         if name == "train":
             p.add_argument("--scores", metavar="FILE", help="teacher scores (tdist format) instead of OUT/teacher")
         if name in ("index", "search"):
@@ -102,9 +106,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         transformers.utils.logging.disable_progress_bar()
     out = args.out
     if args.command == "translate":
-        result: object = str(pipeline.translate(cfg, out, progress))
+        result: object = str(pipeline.translate(cfg, out, progress, shard=parse_shard(args.shard)))
     elif args.command == "score":
-        result = str(pipeline.score(cfg, out, progress, use_mt=args.use_mt))
+        result = str(pipeline.score(cfg, out, progress, use_mt=args.use_mt, shard=parse_shard(args.shard)))
     elif args.command == "train":
         result = str(pipeline.train(cfg, out, progress, use_mt=args.use_mt, scores=args.scores))
     elif args.command == "index":

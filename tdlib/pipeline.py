@@ -41,7 +41,7 @@ def training_set(cfg: Config, translated: str | None = None) -> TrainingSet:
     )
 
 
-def translate(cfg: Config, out: str | Path, progress: bool = True) -> Path:
+def translate(cfg: Config, out: str | Path, progress: bool = True, shard: tuple[int, int] | None = None) -> Path:
     """Translate the English passages of the training candidates into ``cfg.lang``."""
     from tdlib.translate import translate_docs
 
@@ -51,7 +51,8 @@ def translate(cfg: Config, out: str | Path, progress: bool = True) -> Path:
 
     docs = [Doc(pid, training.english[pid]) for pid in sorted(needed)]
     return translate_docs(cfg.translate, docs, cfg.lang, _p(out, "translate"),
-                          inputs=source_fingerprint(cfg.fill(cfg.data.train_english)), progress=progress)
+                          inputs=source_fingerprint(cfg.fill(cfg.data.train_english)), progress=progress,
+                          shard=shard)
 
 
 def _translated_source(cfg: Config, out: str | Path) -> str | None:
@@ -59,13 +60,14 @@ def _translated_source(cfg: Config, out: str | Path) -> str | None:
     return str(mt) if Stage(_p(out, "translate"), "translate", {}).summary() and mt.is_file() else None
 
 
-def score(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = False) -> Path:
+def score(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = False,
+          shard: tuple[int, int] | None = None) -> Path:
     """Score every training query's candidates with the configured teacher."""
     from tdlib.teacher import score_candidates
 
     translated = _translated_source(cfg, out) if use_mt else None
     training = training_set(cfg, translated)
-    return score_candidates(cfg, training, _p(out, "teacher"), progress=progress)
+    return score_candidates(cfg, training, _p(out, "teacher"), progress=progress, shard=shard)
 
 
 def train(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = False, scores: str | None = None) -> Path:

@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tdlib import hub
-from tdlib.artifacts import Stage
+from tdlib.artifacts import Stage, merge_shards, shard_dir
 from tdlib.config import Config, TeacherConfig
 from tdlib.data import Doc, Query, TrainingSet, format_tdist_line, iter_tdist, read_tdist, source_fingerprint
 from tdlib.errors import ConfigError, DataError
@@ -179,19 +179,32 @@ def score_candidates(
     teacher: Teacher | None = None,
     inputs: Mapping[str, object] | None = None,
     progress: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> Path:
     """Score every training query's candidates and write ``scores.jsonl`` (tdist format).
 
     The output is written line by line to ``scores.jsonl.partial``; an interrupted run resumes after
     the last complete query, and the file is renamed into place when every query is scored.
+
+    With ``shard=(i, n)`` only queries ``i, i+n, ...`` are scored, into ``<out_dir>-shards/i-of-n``;
+    whichever shard finishes last merges all of them into ``out_dir``, giving the same file an
+    unsharded run writes. Returns the merged file, or the shard's file while others are running.
     """
-    stage = Stage(out_dir, "score", {"teacher": cfg.teacher, "inputs": inputs or {
+    record = {"teacher": cfg.teacher, "inputs": inputs or {
         "train_english": source_fingerprint(cfg.fill(cfg.data.train_english)),
         "train_translated": source_fingerprint(cfg.fill(cfg.data.train_translated)),
-        "queries": sorted(training.queries)}})
+        "queries": sorted(training.queries)}}
+    stage = Stage(out_dir, "score", record)
     final = stage.path(SCORES_FILE)
     if stage.is_complete():
         return final
+    if shard is not None:
+        mine = list(training.queries)[shard[0]::shard[1]]
+        part = training._replace(queries={q: training.queries[q] for q in mine},
+                                 candidates={q: training.candidates[q] for q in mine})
+        done = score_candidates(cfg, part, shard_dir(out_dir, shard), translated_queries, teacher,
+                                inputs={"shard_of": record, "shard": list(shard)}, progress=progress)
+        return merge_shards(out_dir, stage, shard[1], SCORES_FILE) or done
     resumable = stage.begin()
     qtexts, ptexts = pair_texts(training, cfg.teacher.setting, translated_queries)
     partial = stage.path(SCORES_FILE + ".partial")

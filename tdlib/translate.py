@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tdlib import hub
-from tdlib.artifacts import Stage
+from tdlib.artifacts import Stage, merge_shards, shard_dir
 from tdlib.config import TranslateConfig
 from tdlib.data import Doc, iter_jsonl
 
@@ -87,15 +87,25 @@ def translate_docs(
     chunk: int = 64,
     progress: bool = True,
     translator: Translator | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Path:
-    """Translate ``docs`` into ``lang`` and write ``passages.jsonl`` (``id``, ``text``, ``lang``)."""
+    """Translate ``docs`` into ``lang`` and write ``passages.jsonl`` (``id``, ``text``, ``lang``).
+
+    ``shard=(i, n)`` translates passages ``i, i+n, ...`` only; the last shard to finish merges them
+    (see :func:`tdlib.teacher.score_candidates`).
+    """
     import json
 
-    stage = Stage(out_dir, "translate", {"translate": cfg, "lang": lang, "inputs": inputs,
-                                         "ids": len(docs)})
+    record = {"translate": cfg, "lang": lang, "inputs": inputs, "ids": len(docs)}
+    stage = Stage(out_dir, "translate", record)
     final = stage.path(PASSAGES_FILE)
     if stage.is_complete():
         return final
+    if shard is not None:
+        done_part = translate_docs(cfg, list(docs)[shard[0]::shard[1]], lang, shard_dir(out_dir, shard),
+                                   inputs={"shard_of": record, "shard": list(shard)}, chunk=chunk,
+                                   progress=progress, translator=translator)
+        return merge_shards(out_dir, stage, shard[1], PASSAGES_FILE) or done_part
     resumable = stage.begin()
     partial = stage.path(PASSAGES_FILE + ".partial")
     done: set[str] = set()

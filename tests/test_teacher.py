@@ -77,3 +77,29 @@ def test_scoring_resumes_after_an_interruption_with_the_same_result(tmp_path):
     idle = FlakyTeacher(fail_after=0)
     teacher.score_candidates(cfg, ts, tmp_path / "b", teacher=idle, progress=False)
     assert idle.calls == 0
+
+
+def test_shards_merge_into_the_unsharded_file(tmp_path):
+    cfg = load_config("smoke", overrides=["teacher.batch_size=4", "data.max_candidates=8"])
+    ts = __import__("tdlib.pipeline", fromlist=["x"]).training_set(cfg)
+    whole = teacher.score_candidates(cfg, ts, tmp_path / "one", teacher=FlakyTeacher(), progress=False)
+    first = teacher.score_candidates(cfg, ts, tmp_path / "three", teacher=FlakyTeacher(), progress=False, shard=(2, 3))
+    assert first.parent.name == "2-of-3" and not (tmp_path / "three" / "scores.jsonl").exists()
+    teacher.score_candidates(cfg, ts, tmp_path / "three", teacher=FlakyTeacher(), progress=False, shard=(0, 3))
+    merged = teacher.score_candidates(cfg, ts, tmp_path / "three", teacher=FlakyTeacher(), progress=False, shard=(1, 3))
+    assert merged == tmp_path / "three" / "scores.jsonl"
+    assert merged.read_text() == whole.read_text()
+    # an unsharded call now reuses the merged output
+    idle = FlakyTeacher(fail_after=0)
+    assert teacher.score_candidates(cfg, ts, tmp_path / "three", teacher=idle, progress=False) == merged
+
+
+def test_shard_argument_is_checked():
+    from tdlib.artifacts import parse_shard
+    from tdlib.errors import ConfigError
+
+    assert parse_shard("3/4") == (3, 4)
+    with pytest.raises(ConfigError, match="between 0 and N-1"):
+        parse_shard("4/4")
+    with pytest.raises(ConfigError, match="must look like I/N"):
+        parse_shard("half")

@@ -31,3 +31,13 @@ def test_translation_stage_keeps_ids_and_resumes(tmp_path):
     again = translate_docs(cfg, docs, "ru", tmp_path / "t2", chunk=3, progress=False, translator=translator)
     assert again.read_text(encoding="utf-8") == out.read_text(encoding="utf-8")
     assert json.loads((tmp_path / "t2" / "DONE").read_text())["translated_now"] == 5
+
+
+def test_translation_shards_merge_in_order(tmp_path):
+    cfg = TranslateConfig(model="smoke:translator", batch_size=4, max_length=8)
+    docs = [Doc(f"p{i}", f"Sentence number {i}.") for i in range(5)]
+    translator = Translator(cfg, "zh")
+    whole = translate_docs(cfg, docs, "zh", tmp_path / "one", progress=False, translator=translator)
+    translate_docs(cfg, docs, "zh", tmp_path / "two", progress=False, translator=translator, shard=(1, 2))
+    merged = translate_docs(cfg, docs, "zh", tmp_path / "two", progress=False, translator=translator, shard=(0, 2))
+    assert merged.read_text(encoding="utf-8") == whole.read_text(encoding="utf-8")
