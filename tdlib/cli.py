@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="do shard I of N (from 0) only, e.g. one per GPU; the last to finish merges them")
         if name == "train":
             p.add_argument("--scores", metavar="FILE", help="teacher scores (tdist format) instead of OUT/teacher")
-        if name in ("index", "search"):
+        if name in ("index", "search", "evaluate"):
             p.add_argument("--student", metavar="DIR_OR_ID", help="student folder or model id instead of OUT/train/student")
         if name == "evaluate":
             p.add_argument("--run", metavar="FILE", help="a TREC run instead of OUT/search/run.trec")
@@ -116,7 +116,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     elif args.command == "search":
         result = str(pipeline.search(cfg, out, student=args.student, progress=progress))
     elif args.command == "evaluate":
-        result = pipeline.evaluate(cfg, out, run=args.run, progress=progress)
+        run = args.run or (str(pipeline.search(cfg, out, student=args.student, progress=progress))
+                           if args.student else None)
+        result = pipeline.evaluate(cfg, out, run=run, progress=progress)
     else:
         result = pipeline.run_all(cfg, out, progress, use_mt=args.use_mt, with_baseline=not args.no_baseline)
     print(json.dumps(result, indent=2) if not isinstance(result, str) else result)

@@ -16,12 +16,14 @@ can start from an empty directory. Completed stages are reused; see :mod:`tdlib.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from tdlib.artifacts import Stage, atomic_write_json
 from tdlib.config import Config
+from tdlib.errors import TdlibError
 from tdlib.data import TrainingSet, load_docs, load_qrels, load_queries, load_training, source_fingerprint
 
 
@@ -80,6 +82,9 @@ def train(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = Fa
     if cfg.train.method == "distill" and scores_file is None:
         if cfg.teacher.kind == "precomputed":
             scores_file = cfg.teacher.scores_file
+        elif int(os.environ.get("WORLD_SIZE", "1")) > 1 and not Stage(_p(out, "teacher"), "score", {}).summary():
+            raise TdlibError("with several training processes, score first (python -m tdlib score, sharded with "
+                             "--shard I/N if you like) or use teacher.kind=precomputed; then launch training.")
         else:
             scores_file = score(cfg, out, progress=progress, use_mt=use_mt)
     inputs = {"translated": translated or source_fingerprint(cfg.fill(cfg.data.train_translated))}

@@ -29,7 +29,7 @@ import torch
 
 from tdlib.data import MINI_DIR, iter_jsonl
 
-VERSION = 2
+VERSION = 3
 SEED = 1234
 VOCAB_SIZE = 4000
 KINDS = ("encoder", "cross-encoder", "bi-encoder", "monot5", "translator", "plaidx")
@@ -95,9 +95,11 @@ def _build_tokenizer(out: Path):
 def _bert_config(vocab_size: int, **extra):
     from transformers import BertConfig
 
-    # A wider initialisation than BERT's 0.02 so random models give visibly different scores.
+    # A wider initialisation than BERT's 0.02 so random models give visibly different scores; no
+    # dropout, so a run gives the same losses on one process or several (tests/test_distributed.py).
     return BertConfig(vocab_size=vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                      intermediate_size=128, max_position_embeddings=512, initializer_range=0.2, **extra)
+                      intermediate_size=128, max_position_embeddings=512, initializer_range=0.2,
+                      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **extra)
 
 
 def _build(kind: str, out: Path) -> None:

@@ -80,6 +80,9 @@ class Student(nn.Module):
 
     def __init__(self, encoder: nn.Module, tokenizer, config: StudentConfig, projection: nn.Linear | None = None):
         super().__init__()
+        if getattr(encoder, "pooler", None) is not None:
+            # The [CLS] pooler is not used by either student; unused parameters would stall DDP.
+            encoder.pooler = None
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.config = config

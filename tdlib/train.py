@@ -65,10 +65,11 @@ class TrainingExamples(torch.utils.data.Dataset):
                     )
         else:
             for qid in self.qids:
-                pos = training.positives.get(qid, set())
+                pos = training.positives.get(qid, set()) & set(training.candidates[qid])
                 negs = [p for p in training.candidates[qid] if p not in pos]
                 if not pos:
-                    raise DataError(f"query {qid} has no judged positive passage, which Translate-Train needs.")
+                    raise DataError(f"query {qid} has no judged positive among its candidates, which "
+                                    "Translate-Train needs; add the positive to its candidates.")
                 if len(negs) < self.n - 1:
                     raise DataError(f"query {qid} has {len(negs)} negatives, fewer than train.n_passages - 1.")
 
@@ -88,7 +89,7 @@ class TrainingExamples(torch.utils.data.Dataset):
                 chosen = [usable[j] for j in rng.choice(len(usable), self.n, replace=False)]
             teacher = [float(have[p]) for p in chosen]
         else:
-            pos = sorted(self.training.positives[qid])
+            pos = sorted(self.training.positives[qid] & set(cands))
             negs = [p for p in cands if p not in self.training.positives[qid]]
             chosen = [pos[rng.integers(len(pos))]] + [negs[j] for j in rng.choice(len(negs), self.n - 1, replace=False)]
             teacher = None
