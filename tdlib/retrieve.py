@@ -29,6 +29,13 @@ DOCIDS_FILE = "passage_doc_ids.json"
 RUN_FILE = "run.trec"
 
 
+def _digest(lines: Sequence[str]) -> str:
+    """A short fingerprint of texts, so a stage notices when its queries change."""
+    import hashlib
+
+    return hashlib.sha1("\n".join(lines).encode("utf-8")).hexdigest()[:16]
+
+
 def split_passages(text: str, tokenizer, passage_tokens: int, stride: int) -> list[str]:
     """Cut ``text`` into windows of ``passage_tokens`` tokens starting every ``stride`` tokens.
 
@@ -144,7 +151,7 @@ def search(
     """Search ``queries`` against the index and write ``run.trec``."""
     stage = Stage(out_dir, "search", {"search": cfg, "index": fingerprint(Path(index_dir) / INDEX_FILE),
                                       "student": fingerprint(student_dir), "inputs": inputs,
-                                      "queries": [q.query_id for q in queries], "tag": tag})
+                                      "queries": _digest([f"{q.query_id}\t{q.text}" for q in queries]), "tag": tag})
     final = stage.path(RUN_FILE)
     if stage.is_complete():
         return final
