@@ -93,7 +93,9 @@ def load_plaidx(name: str, doc_maxlen: int | None = None) -> Student:
         encoder.resize_token_embeddings(embeddings.shape[0])
     expected = {k: tuple(v.shape) for k, v in encoder.state_dict().items()}
     wrong = [k for k, v in encoder_state.items() if k in expected and tuple(v.shape) != expected[k]]
-    missing = [k for k in expected if k not in encoder_state and not k.endswith("position_ids")]
+    # tdlib drops the unused [CLS] pooler, so a checkpoint may or may not carry its weights.
+    missing = [k for k in expected if k not in encoder_state and not k.endswith("position_ids")
+               and not k.startswith("pooler.")]
     if wrong or missing:
         what = (f"{wrong[0]} has shape {tuple(encoder_state[wrong[0]].shape)}, the config needs {expected[wrong[0]]}"
                 if wrong else f"{len(missing)} encoder weights are missing, e.g. {missing[0]}")

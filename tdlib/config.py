@@ -67,8 +67,10 @@ class TranslateConfig:
     # Sentences are translated one by one, so 256 tokens covers nearly every sentence.
     max_length: int = 256
     num_beams: int = 1
-    # Also translate queries (for the X-X teacher setting).
+    # Also translate the training queries (for the X-X teacher setting).
     translate_queries: bool = False
+    # Translate only the first N passages (None = all): a cap for demonstrations on a CPU.
+    max_passages: int | None = None
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,8 @@ PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
     "paper": {},
     "smoke": {
         "data": _MINI | {"max_train_queries": 64},
-        "translate": {"model": "smoke:translator", "batch_size": 8, "max_length": 48},
+        # Random weights never emit an end token: keep generation short.
+        "translate": {"model": "smoke:translator", "batch_size": 8, "max_length": 16},
         "teacher": {"kind": "cross-encoder", "model": "smoke:cross-encoder", "max_length": 128},
         "student": {"model": "smoke:encoder", "dim": 32, "query_maxlen": 16, "doc_maxlen": 64},
         "train": {"lr": 1e-3, "max_steps": 12, "batch_queries": 4, "save_steps": 6,
@@ -210,7 +213,7 @@ PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
     },
     "cpu": {
         "data": _MINI,
-        "translate": {"batch_size": 8},
+        "translate": {"batch_size": 8, "max_passages": 64},
         "teacher": {"kind": "cross-encoder", "model": "cross-encoder/ms-marco-MiniLM-L-6-v2",
                     "max_length": 256},
         "student": {"model": "intfloat/multilingual-e5-small", "kind": "single",

@@ -24,7 +24,7 @@ from typing import Any
 from tdlib.artifacts import Stage, atomic_write_json
 from tdlib.config import Config
 from tdlib.errors import TdlibError
-from tdlib.data import TrainingSet, load_docs, load_qrels, load_queries, load_training, source_fingerprint
+from tdlib.data import TrainingSet, load_docs, read_docs, load_qrels, load_queries, load_training, source_fingerprint
 
 
 def _p(out: str | Path, *parts: str) -> Path:
@@ -51,10 +51,22 @@ def translate(cfg: Config, out: str | Path, progress: bool = True, shard: tuple[
     needed = {pid for pids in training.candidates.values() for pid in pids}
     from tdlib.data import Doc
 
-    docs = [Doc(pid, training.english[pid]) for pid in sorted(needed)]
-    return translate_docs(cfg.translate, docs, cfg.lang, _p(out, "translate"),
-                          inputs=source_fingerprint(cfg.fill(cfg.data.train_english)), progress=progress,
+    docs = [Doc(pid, training.english[pid]) for pid in sorted(needed)][: cfg.translate.max_passages]
+    inputs = source_fingerprint(cfg.fill(cfg.data.train_english))
+    if cfg.translate.translate_queries:
+        queries = [Doc(qid, text) for qid, text in training.queries.items()]
+        translate_docs(cfg.translate, queries, cfg.lang, _p(out, "translate-queries"), inputs=inputs,
+                       progress=progress, shard=shard)
+    return translate_docs(cfg.translate, docs, cfg.lang, _p(out, "translate"), inputs=inputs, progress=progress,
                           shard=shard)
+
+
+def translated_queries(out: str | Path) -> dict[str, str] | None:
+    """Training queries translated by :func:`translate` (for the x-x teacher), if it made them."""
+    path = _p(out, "translate-queries", "passages.jsonl")
+    if not (path.is_file() and (path.parent / "DONE").is_file()):
+        return None
+    return {d.doc_id: d.text for d in read_docs(path)}
 
 
 def _translated_source(cfg: Config, out: str | Path) -> str | None:
@@ -69,7 +81,17 @@ def score(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = Fa
 
     translated = _translated_source(cfg, out) if use_mt else None
     training = training_set(cfg, translated)
-    return score_candidates(cfg, training, _p(out, "teacher"), progress=progress, shard=shard)
+    queries = None
+    if cfg.teacher.setting == "x-x":
+        queries = translated_queries(out)
+        if queries is None:
+            if not cfg.translate.translate_queries:
+                raise TdlibError("teacher.setting=x-x reads translated queries: set "
+                                 "translate.translate_queries=true and run the translate stage first.")
+            translate(cfg, out, progress)
+            queries = translated_queries(out)
+    return score_candidates(cfg, training, _p(out, "teacher"), translated_queries=queries, progress=progress,
+                            shard=shard)
 
 
 def train(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = False, scores: str | None = None) -> Path:

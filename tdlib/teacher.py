@@ -161,7 +161,7 @@ def pair_texts(
     """The query and passage texts the teacher reads in a language setting."""
     if setting == "x-x":
         if not translated_queries:
-            raise DataError("teacher.setting=x-x needs translated queries: run translate with "
+            raise DataError("teacher.setting=x-x needs translated queries: run the translate stage with "
                             "translate.translate_queries=true first.")
         missing = [q for q in training.queries if q not in translated_queries]
         if missing:
