@@ -29,7 +29,7 @@ import torch
 
 from tdlib.data import MINI_DIR, iter_jsonl
 
-VERSION = 3
+VERSION = 4
 SEED = 1234
 VOCAB_SIZE = 4000
 KINDS = ("encoder", "cross-encoder", "bi-encoder", "monot5", "translator", "plaidx")
@@ -88,6 +88,10 @@ def _build_tokenizer(out: Path):
         tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
         sep_token="[SEP]", mask_token="[MASK]", eos_token="[SEP]", model_max_length=512,
     )
+    from tokenizers import AddedToken
+
+    # MonoT5 compares two single tokens; make sure they are whole words of this vocabulary.
+    fast.add_tokens([AddedToken(w, single_word=True, normalized=True) for w in ("true", "false")])
     fast.save_pretrained(out)
     return fast
 
