@@ -112,7 +112,10 @@ class Student(nn.Module):
             stored = json.loads(saved.read_text(encoding="utf-8"))
             config = StudentConfig(**{**stored, "model": str(path)})
         config = config or StudentConfig(model=name)
-        encoder = hub.load(AutoModel.from_pretrained, path, "student encoder")
+        try:  # the [CLS] pooler is unused; not building it avoids "missing weights" reports
+            encoder = hub.load(AutoModel.from_pretrained, path, "student encoder", add_pooling_layer=False)
+        except TypeError:
+            encoder = hub.load(AutoModel.from_pretrained, path, "student encoder")
         tokenizer = hub.load(AutoTokenizer.from_pretrained, path, "student tokenizer")
         projection = None
         if config.kind == "colbert":
