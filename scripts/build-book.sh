@@ -13,6 +13,6 @@ python3 -m ipykernel install --user --name python3 >/dev/null
 bash scripts/fetch-mathjax.sh
 eval "$(python3 -m tdlib.bookprofile --shell)"
 echo "building the book with profile: $TDLIB_PROFILE"
-export TQDM_DISABLE=1  # progress bars do not belong in the rendered pages
+export TQDM_DISABLE=1 HF_HUB_DISABLE_PROGRESS_BARS=1  # no progress bars in the rendered pages
 jupyter-book build -W --keep-going .
 echo "open _build/html/index.html"

@@ -77,7 +77,8 @@ def _build_tokenizer(out: Path):
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    trainer = trainers.WordPieceTrainer(vocab_size=VOCAB_SIZE, special_tokens=special, min_frequency=1)
+    trainer = trainers.WordPieceTrainer(vocab_size=VOCAB_SIZE, special_tokens=special, min_frequency=1,
+                                         show_progress=False)
     tok.train_from_iterator(_texts(), trainer=trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
