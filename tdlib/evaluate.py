@@ -47,11 +47,13 @@ def evaluate(
     run = _run_of(run)
     ir_qrels = [ir_measures.Qrel(q.query_id, q.doc_id, q.relevance) for q in qrels]
     ir_run = [ir_measures.ScoredDoc(qid, did, score) for qid, docs in run.items() for did, score in docs]
-    table = pd.DataFrame(0.0, index=pd.Index(judged, name="query_id"), columns=list(measures))
     names = {str(m): name for m, name in zip(parsed, measures)}
+    values: dict[str, dict[str, float]] = {m: {} for m in measures}
     for metric in ir_measures.iter_calc(parsed, ir_qrels, ir_run):
-        if metric.query_id in table.index:
-            table.loc[metric.query_id, names[str(metric.measure)]] = metric.value
+        values[names[str(metric.measure)]][metric.query_id] = metric.value
+    # Judged queries missing from the run score 0.
+    table = pd.DataFrame({m: [values[m].get(q, 0.0) for q in judged] for m in measures},
+                         index=pd.Index(judged, name="query_id"), dtype=float)
     aggregate = {m: round(float(table[m].mean()), 4) if len(table) else 0.0 for m in measures}
     return Evaluation(aggregate, table)
 

@@ -55,11 +55,16 @@ def maxsim(q: torch.Tensor, q_mask: torch.Tensor, d: torch.Tensor, d_mask: torch
             f"masks must be shaped like the tokens: q_mask {tuple(q_mask.shape)} for q {tuple(q.shape[:2])}, "
             f"d_mask {tuple(d_mask.shape)} for d {tuple(d.shape[:2])}."
         )
-    sim = torch.einsum("qid,njd->qnij", q, d)  # (nq, nd, lq, ld)
-    sim = sim.masked_fill(d_mask[None, :, None, :] == 0, float("-inf"))
-    best = sim.max(dim=-1).values  # (nq, nd, lq)
-    best = best.masked_fill(q_mask[:, None, :] == 0, 0.0)
-    return best.sum(dim=-1)  # (nq, nd)
+    nq, lq, dim = q.shape
+    nd, ld, _ = d.shape
+    # One matrix product over all token pairs: (nq*lq, dim) x (dim, nd*ld).
+    sim = (q.reshape(nq * lq, dim) @ d.reshape(nd * ld, dim).T).view(nq, lq, nd, ld)
+    if not bool(d_mask.all()):  # padding never wins the max
+        sim = sim.masked_fill(d_mask[None, None, :, :] == 0, float("-inf"))
+    best = sim.amax(dim=-1)  # (nq, lq, nd)
+    if not bool(q_mask.all()):  # padding query tokens add nothing
+        best = best.masked_fill(q_mask[:, :, None] == 0, 0.0)
+    return best.sum(dim=1)  # (nq, nd)
 
 
 def _is_plaidx(name: str, path: str) -> bool:
