@@ -203,7 +203,7 @@ PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
     "smoke": {
         "data": _MINI | {"max_train_queries": 64},
         # Random weights never emit an end token: keep generation short.
-        "translate": {"model": "smoke:translator", "batch_size": 8, "max_length": 16},
+        "translate": {"model": "smoke:translator", "batch_size": 8, "max_length": 16, "max_passages": 48},
         "teacher": {"kind": "cross-encoder", "model": "smoke:cross-encoder", "max_length": 128},
         "student": {"model": "smoke:encoder", "dim": 32, "query_maxlen": 16, "doc_maxlen": 64},
         "train": {"lr": 1e-3, "max_steps": 12, "batch_queries": 4, "save_steps": 6,

@@ -77,7 +77,12 @@ def _is_plaidx(name: str, path: str) -> bool:
         return False
     from huggingface_hub import try_to_load_from_cache
 
-    return name.startswith("hltcoe/plaidx") or isinstance(try_to_load_from_cache(name, "artifact.metadata"), str)
+    if name.startswith("hltcoe/plaidx"):
+        return True
+    try:
+        return isinstance(try_to_load_from_cache(name, "artifact.metadata"), str)
+    except ValueError:  # not a valid Hub id either: let the normal loader report it
+        return False
 
 
 class Student(nn.Module):
