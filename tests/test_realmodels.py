@@ -32,4 +32,5 @@ def test_distillation_from_an_english_teacher_helps_the_cross_language_student(t
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     before, after = summary["baseline"]["nDCG@20"], summary["student"]["nDCG@20"]
-    assert after >= before - 0.01, summary  # it learns without forgetting
+    # Measured once: 0.760 -> 0.839 nDCG@20 (zh). Require a clear gain, not that exact number.
+    assert after > before + 0.02, summary
