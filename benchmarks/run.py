@@ -276,6 +276,9 @@ def main() -> int:
     result = {"models": "real (e5-small, MiniLM-L6)" if args.real else "smoke (tiny random models)",
               "repeats": args.repeats, "machine": machine, "rows": rows}
     out = ROOT / "benchmarks" / f"results-{'real' if args.real else 'smoke'}.json"
+    if args.only and out.is_file():  # a partial rerun replaces its own rows and keeps the others
+        kept = [r for r in json.loads(out.read_text())["rows"] if r["what"] not in {n["what"] for n in rows}]
+        result["rows"] = kept + rows
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{'benchmark':<58} {'tdlib':>10} {'baseline':>10} {'ratio':>6}  unit")
     for r in rows:

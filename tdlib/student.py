@@ -219,7 +219,7 @@ class Student(nn.Module):
         idx = torch.arange(nq, device=all_pairs.device)
         return all_pairs[idx, idx]  # (queries, passages)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def encode(self, texts: Sequence[str], is_query: bool, batch_size: int = 32) -> list[torch.Tensor]:
         """One float16 tensor (tokens, dim) per text, padding removed; batches are sorted by length."""
         was_training = self.training

@@ -86,7 +86,7 @@ class MonoT5Teacher:
         start = self.model.config.decoder_start_token_id
         self.start_id = start if start is not None else self.tokenizer.pad_token_id
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def score(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
         order = _length_order(queries, passages)
         out = np.empty(len(order), dtype=np.float32)
