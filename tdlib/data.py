@@ -231,6 +231,72 @@ def read_tdist(path: str | os.PathLike[str]) -> dict[str, list[tuple[str, float]
     return out
 
 
+class TdistIndex(Mapping[str, dict[str, float]]):
+    """Scores per query from a tdist file, read lazily: ``index[qid]`` -> ``{pid: score}``.
+
+    One pass records the byte offset of each query's line; a lookup then reads and parses that line
+    only, so the published MS MARCO score files (about 809k queries x 50 passages) are not held in
+    memory. A gzipped file is first decompressed once into a plain file beside the tdlib cache.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        p = _require_file(path, "candidates/scores")
+        if p.suffix == ".gz":
+            plain = _cache_dir() / "tdist" / f"{p.stem}-{p.stat().st_size}-{p.stat().st_mtime_ns}"
+            if not plain.is_file():
+                from tdlib.artifacts import atomic_path
+
+                with atomic_path(plain) as tmp, gzip.open(p, "rb") as src, open(tmp, "wb") as dst:
+                    while chunk := src.read(1 << 20):
+                        dst.write(chunk)
+            p = plain
+        self.path, self.source = p, Path(path)
+        self.offsets: dict[str, int] = {}
+        with open(p, "rb") as f:
+            offset = 0
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    qid = _tdist_qid(line, self.source, lineno)
+                    if qid in self.offsets:
+                        raise DataError(f"{self.source}: query {qid} appears on two lines.")
+                    self.offsets[qid] = offset
+                offset += len(line)
+        self._file = None
+
+    def __getitem__(self, qid: str) -> dict[str, float]:
+        if self._file is None:
+            self._file = open(self.path, "rb")
+        self._file.seek(self.offsets[qid])
+        _, pairs = json.loads(self._file.readline())
+        return {str(pid): float(score) for pid, score in pairs}
+
+    def __contains__(self, qid: object) -> bool:
+        return qid in self.offsets
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __getstate__(self) -> dict[str, Any]:  # picklable for data-loader workers
+        return {**self.__dict__, "_file": None}
+
+
+def _tdist_qid(line: bytes, path: Path, lineno: int) -> str:
+    """The query id at the start of a tdist line, without parsing the whole line."""
+    head = line[:256].decode("utf-8", "replace").lstrip()
+    try:
+        if not head.startswith("["):
+            raise ValueError
+        rest = head[1:].lstrip()
+        if rest.startswith('"'):
+            return json.loads(rest[: rest.index('"', 1) + 1])
+        return rest[: rest.index(",")].strip()
+    except ValueError:
+        raise DataError(f"{path}, line {lineno}: expected [qid, [[pid, score], ...]] (tdist line format).") from None
+
+
 Run = dict[str, list[tuple[str, float]]]
 
 
@@ -478,7 +544,7 @@ def load_training(
 __all__ = [
     "Doc", "Query", "Qrel", "ScoredDoc", "Topic", "TrainingSet", "Run", "MINI_DIR",
     "iter_jsonl", "write_jsonl", "read_docs", "write_docs", "read_queries", "write_queries",
-    "read_qrels", "write_qrels", "iter_tdist", "read_tdist", "write_tdist", "format_tdist_line",
+    "read_qrels", "write_qrels", "iter_tdist", "read_tdist", "TdistIndex", "write_tdist", "format_tdist_line",
     "read_run", "write_run", "register_collection", "register_mini", "load_docs", "load_queries",
     "load_qrels", "load_candidates", "load_training", "source_fingerprint", "doc_text",
 ]

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from tdlib import hub
 from tdlib.artifacts import Stage, merge_shards, shard_dir
 from tdlib.config import Config, TeacherConfig
-from tdlib.data import Doc, Query, TrainingSet, format_tdist_line, iter_tdist, read_tdist, source_fingerprint
+from tdlib.data import Doc, Query, TdistIndex, TrainingSet, format_tdist_line, iter_tdist, source_fingerprint
 from tdlib.errors import ConfigError, DataError
 
 SCORES_FILE = "scores.jsonl"
@@ -129,13 +129,16 @@ class PrecomputedTeacher:
 
     def __init__(self, cfg: TeacherConfig):
         self.path = cfg.scores_file
-        self.table = {qid: dict(pairs) for qid, pairs in read_tdist(cfg.scores_file).items()}
+        self.table = TdistIndex(cfg.scores_file)
 
     def score(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
         out = np.empty(len(queries), dtype=np.float32)
+        rows: dict[str, dict[str, float]] = {}
         for i, (q, p) in enumerate(zip(queries, passages)):
             try:
-                out[i] = self.table[q.query_id][p.doc_id]
+                if q.query_id not in rows:
+                    rows[q.query_id] = self.table[q.query_id]
+                out[i] = rows[q.query_id][p.doc_id]
             except KeyError:
                 raise DataError(
                     f"{self.path} has no score for query {q.query_id} and passage {p.doc_id}."

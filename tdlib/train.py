@@ -29,7 +29,7 @@ from torch import nn
 
 from tdlib.artifacts import Stage, atomic_write_text
 from tdlib.config import Config
-from tdlib.data import TrainingSet, read_tdist
+from tdlib.data import TdistIndex, TrainingSet
 from tdlib.errors import DataError
 from tdlib.losses import kl_distillation, translate_train_ce
 from tdlib.student import Student
@@ -204,7 +204,7 @@ def train_student(
     if cfg.train.method == "distill":
         if scores_file is None:
             raise DataError("Translate-Distill needs a teacher scores file (tdist format).")
-        scores = {qid: dict(pairs) for qid, pairs in read_tdist(scores_file).items()}
+        scores = TdistIndex(scores_file)  # read lazily: published score files are large
         missing = [q for q in training.queries if q not in scores]
         if missing:
             raise DataError(f"{scores_file} has no scores for {len(missing)} training queries, e.g. {missing[0]!r}.")

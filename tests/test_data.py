@@ -126,3 +126,18 @@ def test_training_set_checks_ids_and_counts(tmp_path, tiny):
     data.write_tdist(tmp_path / "badq.jsonl", [("q7", [("d1", 1.0)])])
     with pytest.raises(DataError, match="query id\\(s\\) not in"):
         data.load_training(en, str(tiny / "docs.fa.jsonl"), str(tmp_path / "badq.jsonl"))
+
+
+@pytest.mark.parametrize("name", ["scores.jsonl", "mt5xxl-monot5-mmarco-engzho.jsonl.gz"])
+def test_tdist_index_reads_lazily_what_read_tdist_reads(tmp_path, name):
+    items = [("q1", [("p1", 1.5), ("p2", -0.25)]), ("7", [("p3", 0.0)]), ("q\u00e9", [("p4", 2.0)])]
+    data.write_tdist(tmp_path / name, items)
+    index = data.TdistIndex(tmp_path / name)
+    assert len(index) == 3 and list(index) == ["q1", "7", "q\u00e9"] and "7" in index and "q9" not in index
+    assert index["7"] == {"p3": 0.0} and index["q1"] == {"p1": 1.5, "p2": -0.25} and index["q\u00e9"]["p4"] == 2.0
+    assert {k: dict(v) for k, v in data.read_tdist(tmp_path / name).items()} == dict(index.items())
+    with pytest.raises(KeyError):
+        index["q9"]
+    (tmp_path / "bad.jsonl").write_text('["q1", [["p1", 1.0]]]\nnot a line\n')
+    with pytest.raises(DataError, match=r"bad\.jsonl, line 2"):
+        data.TdistIndex(tmp_path / "bad.jsonl")
