@@ -27,7 +27,7 @@ def load(loader: Callable[..., T], name: str, what: str, **kwargs: Any) -> T:
     path = resolve(name)
     try:
         return loader(path, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as e:
+    except (OSError, ValueError) as e:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         hint = (
             "it is not in the Hugging Face cache and HF_HUB_OFFLINE=1 forbids downloading"

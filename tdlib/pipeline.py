@@ -133,28 +133,24 @@ def _student_dir(cfg: Config, out: str | Path, student: str | None, progress: bo
 def index(cfg: Config, out: str | Path, student: str | None = None, progress: bool = True, name: str = "index") -> Path:
     """Encode the test collection with the student (the trained one unless ``student`` is given)."""
     from tdlib.retrieve import build_index
-    from tdlib.student import Student
 
     ref = _student_dir(cfg, out, student, progress)
     test = cfg.fill(cfg.data.test)
-    model = Student.from_pretrained(ref, cfg.student, seed=cfg.seed)
     return build_index(ref, load_docs(test), cfg.index, _p(out, name), inputs=source_fingerprint(test),
-                       progress=progress, student=model)
+                       progress=progress, student_config=cfg.student, seed=cfg.seed)
 
 
 def search(cfg: Config, out: str | Path, student: str | None = None, progress: bool = True,
            name: str = "search", index_name: str = "index") -> Path:
     """Search the test queries and write a TREC run."""
     from tdlib.retrieve import search as run_search
-    from tdlib.student import Student
 
     ref = _student_dir(cfg, out, student, progress)
     index_dir = index(cfg, out, student=ref, progress=progress, name=index_name)
     test = cfg.fill(cfg.data.test)
-    model = Student.from_pretrained(ref, cfg.student, seed=cfg.seed)
     queries = load_queries(test, cfg.data.query_field)
     return run_search(ref, index_dir, queries, cfg.search, _p(out, name), inputs=source_fingerprint(test),
-                      progress=progress, student=model, tag=name)
+                      progress=progress, tag=name, student_config=cfg.student, seed=cfg.seed)
 
 
 def evaluate(cfg: Config, out: str | Path, run: str | None = None, name: str = "evaluate",

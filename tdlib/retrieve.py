@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tdlib.artifacts import Stage, atomic_path, atomic_write_text, fingerprint
-from tdlib.config import IndexConfig, SearchConfig
+from tdlib.config import IndexConfig, SearchConfig, StudentConfig
 from tdlib.data import Doc, Query, Run, write_run
 from tdlib.errors import DataError
 from tdlib.student import Student, maxsim
@@ -62,8 +62,14 @@ def build_index(
     inputs: object = None,
     progress: bool = True,
     student: Student | None = None,
+    student_config: StudentConfig | None = None,
+    seed: int = 0,
 ) -> Path:
-    """Encode every passage of ``docs`` and save the vectors (``index.safetensors``)."""
+    """Encode every passage of ``docs`` and save the vectors (``index.safetensors``).
+
+    The student is loaded from ``student_dir`` (with ``student_config`` for a Hub encoder) only when
+    the index must be built; pass ``student`` to reuse one already in memory.
+    """
     from safetensors.torch import save_file
 
     stage = Stage(out_dir, "index", {"index": cfg, "student": fingerprint(student_dir), "inputs": inputs,
@@ -73,7 +79,7 @@ def build_index(
     stage.begin()
     if not docs:
         raise DataError("the collection to index has no documents.")
-    student = student or Student.from_pretrained(str(student_dir))
+    student = student or Student.from_pretrained(str(student_dir), student_config, seed=seed)
     if torch.cuda.is_available():
         student.to("cuda")
     t0 = time.perf_counter()
@@ -154,8 +160,11 @@ def search(
     progress: bool = True,
     student: Student | None = None,
     tag: str = "tdlib",
+    student_config: StudentConfig | None = None,
+    seed: int = 0,
 ) -> Path:
-    """Search ``queries`` against the index and write ``run.trec``."""
+    """Search ``queries`` against the index and write ``run.trec`` (the student is loaded as in
+    :func:`build_index`)."""
     stage = Stage(out_dir, "search", {"search": cfg, "index": fingerprint(Path(index_dir) / INDEX_FILE),
                                       "student": fingerprint(student_dir), "inputs": inputs,
                                       "queries": _digest([f"{q.query_id}\t{q.text}" for q in queries]), "tag": tag})
@@ -163,7 +172,7 @@ def search(
     if stage.is_complete():
         return final
     stage.begin()
-    student = student or Student.from_pretrained(str(student_dir))
+    student = student or Student.from_pretrained(str(student_dir), student_config, seed=seed)
     index = Index(index_dir)
     t0 = time.perf_counter()
     run: Run = {}

@@ -231,7 +231,7 @@ def train_student(
     seconds = time.perf_counter() - t0
     if trainer.is_world_process_zero():
         student.save(final)
-        log = [entry for entry in trainer.state.log_history]
+        log = list(trainer.state.log_history)
         atomic_write_text(stage.path(LOG_FILE), "".join(json.dumps(e) + "\n" for e in log))
         stage.finish({
             "steps": trainer.state.global_step,
