@@ -5,7 +5,8 @@ code, model cards and checkpoint metadata). A *profile* is a named set of overri
 
 - ``smoke``: tiny models built in code (:mod:`tdlib.smoke`), the embedded mini collection, seconds.
 - ``cpu``: small real models from the Hugging Face Hub, the mini collection, minutes on a laptop.
-- ``colab``: like ``cpu`` with more steps, for a free Colab GPU.
+- ``colab``: real data (MS MARCO, neuMARCO, a NeuCLIR 2022 sub-collection) and small models, about
+  an hour on a free Colab GPU.
 - ``paper``: the published recipe (XLM-R large ColBERT-X, 200k steps, n = 6 of 50).
 
 Overrides are ``section.field=value`` strings (``train.lr=1e-5``), parsed by the type of the field.
@@ -51,6 +52,9 @@ class DataConfig:
     test: str = "neuclir/1/{lang}/trec-2022"
     # Which query field to search with: "title" (the paper's title queries) or "description".
     query_field: str = "title"
+    # None = search the whole test collection (the paper). N = a sub-collection: the documents judged
+    # for the test topics plus N others drawn at random (seeded), small enough for exhaustive search.
+    test_distractors: int | None = None
 
 
 @dataclass(frozen=True)
@@ -224,13 +228,20 @@ PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
         "index": {"passage_tokens": 160, "stride": 80},
         "search": {"k": 100},
     },
+    # Real data on a free Colab GPU (T4, 15 GB): MS MARCO and neuMARCO through ir_datasets, the
+    # candidates of the published MonoT5-3B score file, a computed MiniLM teacher, and NeuCLIR 2022 cut
+    # to its judged documents plus 20,000 random others (book/scale.md explains the recipe and its cost).
     "colab": {
-        "data": _MINI,
+        "data": {"candidates": "hf://datasets/hltcoe/tdist-msmarco-scores/t53b-monot5-msmarco-engeng.jsonl.gz",
+                 "max_train_queries": 4000, "test_distractors": 20_000},
+        "translate": {"max_passages": 256},
         "teacher": {"kind": "cross-encoder", "model": "cross-encoder/ms-marco-MiniLM-L-6-v2",
-                    "max_length": 256},
-        "student": {"model": "intfloat/multilingual-e5-small", "dim": 128, "doc_maxlen": 180},
-        "train": {"lr": 2e-5, "max_steps": 600, "batch_queries": 8, "save_steps": 200,
-                  "logging_steps": 20},
+                    "max_length": 256, "batch_size": 256},
+        "student": {"model": "intfloat/multilingual-e5-small", "kind": "single",
+                    "query_prefix": "query: ", "doc_prefix": "passage: ", "doc_maxlen": 180},
+        "train": {"lr": 2e-5, "max_steps": 500, "batch_queries": 8, "temperature": 0.05,
+                  "save_steps": 250, "logging_steps": 25},
+        "index": {"batch_size": 256},
         "search": {"k": 1000},
     },
 }

@@ -18,12 +18,13 @@ format, and ir_datasets' own download machinery (used as is for public ids).
 """
 from __future__ import annotations
 
+import atexit
 import gzip
 import json
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from tdlib.errors import DataError
 
@@ -70,8 +71,33 @@ def _open_text(path: Path, mode: str = "rt") -> IO[str]:
     return open(path, mode, encoding="utf-8", newline="" if "w" in mode or "a" in mode else None)
 
 
+HF_PREFIX = "hf://datasets/"
+
+
+def local_file(path: str | os.PathLike[str]) -> Path:
+    """A local path for ``path``; ``hf://datasets/OWNER/NAME/FILE`` is fetched into the Hugging Face cache.
+
+    The published teacher scores, for instance, are
+    ``hf://datasets/hltcoe/tdist-msmarco-scores/t53b-monot5-msmarco-engeng.jsonl.gz``. With
+    ``HF_HUB_OFFLINE=1`` the cached copy is used.
+    """
+    text = str(path)
+    if not text.startswith(HF_PREFIX):
+        return Path(path)
+    parts = text[len(HF_PREFIX):].split("/", 2)
+    if len(parts) < 3 or not all(parts):
+        raise DataError(f"{text}: expected hf://datasets/OWNER/NAME/FILE.")
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(f"{parts[0]}/{parts[1]}", parts[2], repo_type="dataset"))
+    except Exception as e:  # noqa: BLE001 (network, missing file, offline mode: one message for all)
+        raise DataError(f"cannot fetch {text} from the Hugging Face Hub ({type(e).__name__}); check the name, "
+                        "the network, or download the file and give its local path.") from None
+
+
 def _require_file(path: str | os.PathLike[str], what: str) -> Path:
-    p = Path(path)
+    p = local_file(path)
     if not p.is_file():
         raise DataError(f"{what} file {p} does not exist.")
     return p
@@ -231,43 +257,66 @@ def read_tdist(path: str | os.PathLike[str]) -> dict[str, list[tuple[str, float]
     return out
 
 
-class TdistIndex(Mapping[str, dict[str, float]]):
-    """Scores per query from a tdist file, read lazily: ``index[qid]`` -> ``{pid: score}``.
+class _LineIndex:
+    """Byte offsets of the lines of a text file by key, so one record can be read without the rest.
 
-    One pass records the byte offset of each query's line; a lookup then reads and parses that line
-    only, so the published MS MARCO score files (about 809k queries x 50 passages) are not held in
-    memory. A gzipped file is first decompressed once into a plain file beside the tdlib cache.
+    One pass records where each key's line starts; a lookup seeks there and reads that line only.
+    A gzipped file is first decompressed once into a plain file in the tdlib cache. Indexes are shared:
+    opening the same unchanged file twice reuses the first pass.
     """
 
-    def __init__(self, path: str | os.PathLike[str]):
-        p = _require_file(path, "candidates/scores")
-        if p.suffix == ".gz":
-            plain = _cache_dir() / "tdist" / f"{p.stem}-{p.stat().st_size}-{p.stat().st_mtime_ns}"
+    _open: dict[tuple[str, int, int, str], dict[str, int]] = {}
+
+    def __init__(self, path: str | os.PathLike[str], what: str, key: Callable[[bytes, Path, int], str]):
+        source = _require_file(path, what)
+        st = source.stat()
+        plain = source
+        if source.suffix == ".gz":
+            plain = _cache_dir() / "lines" / f"{source.stem}-{st.st_size}-{st.st_mtime_ns}"
             if not plain.is_file():
                 from tdlib.artifacts import atomic_path
 
-                with atomic_path(plain) as tmp, gzip.open(p, "rb") as src, open(tmp, "wb") as dst:
+                with atomic_path(plain) as tmp, gzip.open(source, "rb") as src, open(tmp, "wb") as dst:
                     while chunk := src.read(1 << 20):
                         dst.write(chunk)
-            p = plain
-        self.path, self.source = p, Path(path)
-        self.offsets: dict[str, int] = {}
-        with open(p, "rb") as f:
-            offset = 0
-            for lineno, line in enumerate(f, 1):
-                if line.strip():
-                    qid = _tdist_qid(line, self.source, lineno)
-                    if qid in self.offsets:
-                        raise DataError(f"{self.source}: query {qid} appears on two lines.")
-                    self.offsets[qid] = offset
-                offset += len(line)
-        self._file = None
+        self.path, self.source = plain, source
+        memo = (str(source.resolve()), st.st_size, st.st_mtime_ns, what)
+        if memo not in _LineIndex._open:
+            offsets: dict[str, int] = {}
+            with open(plain, "rb") as f:
+                offset = 0
+                for lineno, line in enumerate(f, 1):
+                    if line.strip():
+                        k = key(line, source, lineno)
+                        if k in offsets:
+                            raise DataError(f"{source}: {k!r} appears on two lines (line {lineno}).")
+                        offsets[k] = offset
+                    offset += len(line)
+            _LineIndex._open[memo] = offsets
+        self.offsets = _LineIndex._open[memo]
+        self._file: IO[bytes] | None = None
 
-    def __getitem__(self, qid: str) -> dict[str, float]:
+    def line(self, key: str) -> bytes:
         if self._file is None:
             self._file = open(self.path, "rb")
-        self._file.seek(self.offsets[qid])
-        _, pairs = json.loads(self._file.readline())
+        self._file.seek(self.offsets[key])
+        return self._file.readline()
+
+    def __getstate__(self) -> dict[str, Any]:  # picklable for data-loader workers
+        return {**self.__dict__, "_file": None}
+
+
+class TdistIndex(_LineIndex, Mapping[str, dict[str, float]]):
+    """Scores per query from a tdist file, read lazily: ``index[qid]`` -> ``{pid: score}``.
+
+    The published MS MARCO score files (about 809k queries x 50 passages) are not held in memory.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        super().__init__(path, "candidates/scores", _tdist_qid)
+
+    def __getitem__(self, qid: str) -> dict[str, float]:
+        _, pairs = json.loads(self.line(qid))
         return {str(pid): float(score) for pid, score in pairs}
 
     def __contains__(self, qid: object) -> bool:
@@ -279,8 +328,13 @@ class TdistIndex(Mapping[str, dict[str, float]]):
     def __len__(self) -> int:
         return len(self.offsets)
 
-    def __getstate__(self) -> dict[str, Any]:  # picklable for data-loader workers
-        return {**self.__dict__, "_file": None}
+
+def _jsonl_id(line: bytes, path: Path, lineno: int) -> str:
+    """The ``id`` of a JSONL document line (parsed fully: ids may come anywhere in the object)."""
+    try:
+        return str(json.loads(line)["id"])
+    except (ValueError, KeyError, TypeError):
+        raise DataError(f"{path}, line {lineno}: expected a JSON object with an \"id\" field.") from None
 
 
 def _tdist_qid(line: bytes, path: Path, lineno: int) -> str:
@@ -430,18 +484,52 @@ def doc_text(doc: Any) -> str:
     return f"{title}\n{text}".strip() if title else text
 
 
-def load_docs(source: str) -> list[Doc]:
-    """All documents of a collection (ir_datasets id or JSONL path), in collection order."""
+def iter_docs(source: str) -> Iterator[Doc]:
+    """The documents of a collection (ir_datasets id or JSONL path), in collection order, one at a time."""
     if _is_path(source):
-        return read_docs(source)
+        yield from read_docs(source)
+        return
     ds = _dataset(source)
     if not ds.has_docs():
         raise DataError(f"{source} has no documents.")
-    docs = []
     for d in ds.docs_iter():
-        text = doc_text(d)
-        docs.append(Doc(d.doc_id, _check_text(text, f"{source}, document {d.doc_id}")))
-    return docs
+        yield Doc(d.doc_id, _check_text(doc_text(d), f"{source}, document {d.doc_id}"))
+
+
+def load_docs(source: str) -> list[Doc]:
+    """All documents of a collection (ir_datasets id or JSONL path), in collection order."""
+    return list(iter_docs(source))
+
+
+def load_subcollection(source: str, keep: set[str], others: int, seed: int = 0) -> list[Doc]:
+    """The documents in ``keep`` plus ``others`` more drawn uniformly at random, in collection order.
+
+    One streaming pass (reservoir sampling), so a collection of millions is never held in memory. With
+    ``keep`` = the judged documents of the test topics this is a sub-collection that exhaustive search
+    can handle; its scores are higher than on the full collection, where many more unjudged documents
+    compete (see the book's page on running at scale).
+    """
+    import random
+
+    rng = random.Random(seed)
+    kept: list[tuple[int, Doc]] = []
+    reservoir: list[tuple[int, Doc]] = []
+    seen = 0
+    for pos, doc in enumerate(iter_docs(source)):
+        if doc.doc_id in keep:
+            kept.append((pos, doc))
+            continue
+        seen += 1
+        if len(reservoir) < others:
+            reservoir.append((pos, doc))
+        else:
+            j = rng.randrange(seen)
+            if j < others:
+                reservoir[j] = (pos, doc)
+    missing = keep - {d.doc_id for _, d in kept}
+    if missing:
+        raise DataError(f"{len(missing)} judged document(s) are not in {source}, e.g. {sorted(missing)[0]!r}.")
+    return [d for _, d in sorted(kept + reservoir, key=lambda x: x[0])]
 
 
 def load_queries(source: str, field: str = "title") -> list[Query]:
@@ -467,32 +555,129 @@ def load_qrels(source: str) -> list[Qrel]:
     return [Qrel(q.query_id, q.doc_id, int(q.relevance)) for q in ds.qrels_iter()]
 
 
-def load_candidates(source: str, dataset: str | None = None) -> dict[str, list[tuple[str, float]]]:
-    """Candidates per query (tdist format) from a path, or the ones registered with ``dataset``."""
+def _candidate_file(source: str, dataset: str | None) -> Path:
+    """The candidates file: ``source`` if given, else the one registered with ``dataset``."""
     if source:
-        return read_tdist(source)
+        return _require_file(source, "candidates/scores")
     if dataset is not None:
         _dataset(dataset)  # registers the mini collection on first use
         extras = _EXTRAS.get(dataset)
         if extras and "candidates" in extras:
-            return read_tdist(extras["candidates"])
+            return extras["candidates"]
     raise DataError(
         f"no candidates are registered for {dataset!r}; set data.candidates=PATH to a file in the "
-        "tdist line format [qid, [[pid, score], ...]]."
+        "tdist line format [qid, [[pid, score], ...]] (the published hltcoe/tdist-msmarco-scores files are)."
     )
+
+
+def load_candidates(source: str, dataset: str | None = None) -> dict[str, list[tuple[str, float]]]:
+    """Candidates per query (tdist format) from a path, or the ones registered with ``dataset``."""
+    return read_tdist(_candidate_file(source, dataset))
 
 
 # ---------------------------------------------------------------- training examples
 
 
+class Texts(Mapping[str, str]):
+    """Passage texts by id from a collection, read when asked for, not all at once.
+
+    ``source`` is an ir_datasets id (looked up in its document store, which ir_datasets builds on first
+    use) or a JSONL file (looked up through a line index). The keys are ``ids()``, computed on first
+    iteration: the 8.8M MS MARCO passages never sit in memory, yet a small set can be listed.
+    """
+
+    def __init__(self, source: str, ids: Callable[[], Iterable[str]]):
+        self.source, self._ids_fn = source, ids
+        self._ids: list[str] | None = None
+        self._store: Any = None
+
+    def _lookup(self, pids: Sequence[str]) -> dict[str, str]:
+        if self._store is None:
+            if _is_path(self.source):
+                self._store = _LineIndex(self.source, "documents", _jsonl_id)
+            else:
+                self._store = _dataset(self.source).docs_store()
+                atexit.register(_close_docstore, self._store)
+        if isinstance(self._store, _LineIndex):
+            out = {}
+            for pid in pids:
+                if pid in self._store.offsets:
+                    row = json.loads(self._store.line(pid))
+                    out[pid] = _check_text(row.get("text"), f"{self.source}, document {pid}")
+            return out
+        return {pid: doc_text(d) for pid, d in self._store.get_many(list(pids)).items()}
+
+    def get_many(self, pids: Sequence[str]) -> dict[str, str]:
+        """The texts of ``pids`` in one lookup; fails naming the first id with no text."""
+        found = self._lookup(pids)
+        missing = [p for p in pids if p not in found]
+        if missing:
+            raise DataError(f"{len(missing)} candidate passage id(s) have no text in {self.source}, "
+                            f"e.g. {missing[0]!r}.")
+        return found
+
+    def __getitem__(self, pid: str) -> str:
+        return self.get_many([pid])[pid]
+
+    def __contains__(self, pid: object) -> bool:
+        return isinstance(pid, str) and pid in self._lookup([pid])
+
+    def __iter__(self) -> Iterator[str]:
+        if self._ids is None:
+            self._ids = sorted(set(self._ids_fn()))
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __getstate__(self) -> dict[str, Any]:  # picklable for data-loader workers
+        return {**self.__dict__, "_store": None}
+
+
+def _close_docstore(store: Any) -> None:
+    """Close an ir_datasets document store before shutdown (its own finaliser fails that late)."""
+    lookup = getattr(store, "lookup", None)
+    if hasattr(lookup, "close"):
+        lookup.close()
+
+
+class Candidates(Mapping[str, list[str]]):
+    """Candidate passage ids per query, best first, read from a tdist file when asked for."""
+
+    def __init__(self, index: TdistIndex, qids: Sequence[str], k: int):
+        self.index, self.qids, self.k = index, list(qids), k
+        self._known = set(self.qids)
+
+    def __getitem__(self, qid: str) -> list[str]:
+        if qid not in self._known:
+            raise KeyError(qid)
+        ranked = sorted(self.index[qid].items(), key=lambda x: -x[1])
+        return [pid for pid, _ in ranked[: self.k]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.qids)
+
+    def __len__(self) -> int:
+        return len(self.qids)
+
+    def passage_ids(self) -> set[str]:
+        """Every candidate passage id (one pass over the file)."""
+        return {pid for qid in self.qids for pid in self[qid]}
+
+
 class TrainingSet(NamedTuple):
     """Everything the teacher and the student need for training, keyed by id."""
 
-    queries: dict[str, str]  # English queries
-    passages: dict[str, str]  # translated passages (what the student sees)
-    english: dict[str, str]  # English passages (what an eng-eng teacher sees)
-    candidates: dict[str, list[str]]  # query id -> candidate passage ids, best first
-    positives: dict[str, set[str]]  # query id -> judged relevant passage ids
+    queries: Mapping[str, str]  # English queries
+    passages: Mapping[str, str]  # translated passages (what the student sees)
+    english: Mapping[str, str]  # English passages (what an eng-eng teacher sees)
+    candidates: Mapping[str, list[str]]  # query id -> candidate passage ids, best first
+    positives: Mapping[str, set[str]]  # query id -> judged relevant passage ids
+
+
+# Queries whose candidates and texts are checked before training; beyond them, a missing passage
+# fails when it is first read, naming its id (checking all 809k MS MARCO queries would read every text).
+CHECKED_QUERIES = 20_000
 
 
 def load_training(
@@ -502,49 +687,55 @@ def load_training(
     max_candidates: int = 50,
     max_queries: int | None = None,
     min_candidates: int = 2,
+    check_english: bool = True,
 ) -> TrainingSet:
-    """Load and check a training set; unknown ids or too few candidates fail before any work."""
+    """Load and check a training set; unknown ids or too few candidates fail before any work.
+
+    Queries and qrels are read whole (MS MARCO's fit in memory); candidates and passage texts are read
+    when used, so the paper's scale (809k queries, 8.8M passages) needs no more memory than the mini
+    collection. The first :data:`CHECKED_QUERIES` queries are checked in full before anything runs.
+    """
     queries = {q.query_id: q.text for q in load_queries(english)}
-    cands_scored = load_candidates(candidates, english)
-    positives: dict[str, set[str]] = defaultdict(set)
-    for q in load_qrels(english):
-        if q.relevance > 0:
-            positives[q.query_id].add(q.doc_id)
-    qids = [qid for qid in cands_scored if qid in queries]
-    unknown = [qid for qid in cands_scored if qid not in queries]
+    index = TdistIndex(_candidate_file(candidates, english))
+    unknown = [qid for qid in index if qid not in queries]
     if unknown:
         raise DataError(f"candidates name {len(unknown)} query id(s) not in {english}, e.g. {unknown[0]!r}.")
-    if max_queries is not None:
-        qids = qids[:max_queries]
-    cands = {qid: [pid for pid, _ in sorted(cands_scored[qid], key=lambda x: -x[1])][:max_candidates] for qid in qids}
-    needed = {pid for qid in qids for pid in cands[qid]}
-    en_docs = {d.doc_id: d.text for d in load_docs(english) if d.doc_id in needed}
-    tr_docs = {d.doc_id: d.text for d in load_docs(translated) if d.doc_id in needed}
-    for name, docs, src in (("English", en_docs, english), ("translated", tr_docs, translated)):
-        missing = needed - docs.keys()
-        if missing:
-            raise DataError(
-                f"{len(missing)} candidate passage id(s) have no {name} text in {src}, e.g. {sorted(missing)[0]!r}."
-            )
-    short = [qid for qid in qids if len(cands[qid]) < min_candidates]
+    qids = list(index)[:max_queries] if max_queries is not None else list(index)
+    cands = Candidates(index, qids, max_candidates)
+    checked = {qid: cands[qid] for qid in qids[:CHECKED_QUERIES]}
+    short = [qid for qid, pids in checked.items() if len(pids) < min_candidates]
     if short:
         raise DataError(
-            f"query {short[0]} has {len(cands[short[0]])} candidates but {min_candidates} are needed per "
+            f"query {short[0]} has {len(checked[short[0]])} candidates but {min_candidates} are needed per "
             f"step ({len(short)} such queries); lower train.n_passages or give more candidates."
         )
+    texts = {name: Texts(src, cands.passage_ids) for name, src in (("English", english), ("translated", translated))}
+    needed = sorted({pid for pids in checked.values() for pid in pids})
+    for name, src in (("English", english), ("translated", translated))[0 if check_english else 1:]:
+        found = texts[name]._lookup(needed)  # noqa: SLF001 (one batched check, texts dropped)
+        missing = [pid for pid in needed if pid not in found]
+        if missing:
+            raise DataError(
+                f"{len(missing)} candidate passage id(s) have no {name} text in {src}, e.g. {missing[0]!r}."
+            )
+    positives: dict[str, set[str]] = defaultdict(set)
+    wanted = set(qids)
+    for q in load_qrels(english):
+        if q.relevance > 0 and q.query_id in wanted:
+            positives[q.query_id].add(q.doc_id)
     return TrainingSet(
         queries={qid: queries[qid] for qid in qids},
-        passages=tr_docs,
-        english=en_docs,
+        passages=texts["translated"],
+        english=texts["English"],
         candidates=cands,
         positives={qid: positives.get(qid, set()) for qid in qids},
     )
 
 
 __all__ = [
-    "Doc", "Query", "Qrel", "ScoredDoc", "Topic", "TrainingSet", "Run", "MINI_DIR",
+    "Doc", "Query", "Qrel", "ScoredDoc", "Topic", "TrainingSet", "Texts", "Candidates", "Run", "MINI_DIR",
     "iter_jsonl", "write_jsonl", "read_docs", "write_docs", "read_queries", "write_queries",
     "read_qrels", "write_qrels", "iter_tdist", "read_tdist", "TdistIndex", "write_tdist", "format_tdist_line",
-    "read_run", "write_run", "register_collection", "register_mini", "load_docs", "load_queries",
+    "read_run", "write_run", "local_file", "register_collection", "register_mini", "iter_docs", "load_docs", "load_subcollection", "load_queries",
     "load_qrels", "load_candidates", "load_training", "source_fingerprint", "doc_text",
 ]

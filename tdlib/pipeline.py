@@ -24,15 +24,20 @@ from typing import Any
 from tdlib.artifacts import Stage, atomic_write_json
 from tdlib.config import Config
 from tdlib.errors import TdlibError
-from tdlib.data import TrainingSet, load_docs, read_docs, load_qrels, load_queries, load_training, source_fingerprint
+from tdlib.data import (Doc, TrainingSet, load_docs, load_qrels, load_queries, load_subcollection, load_training,
+                        local_file, read_docs, source_fingerprint)
 
 
 def _p(out: str | Path, *parts: str) -> Path:
     return Path(out).joinpath(*parts)
 
 
-def training_set(cfg: Config, translated: str | None = None) -> TrainingSet:
-    """The training queries, candidates and passages the configuration names."""
+def training_set(cfg: Config, translated: str | None = None, english: bool = True) -> TrainingSet:
+    """The training queries, candidates and passages the configuration names.
+
+    ``english=False`` skips checking the English passage texts, for stages that never read them
+    (training on published scores needs only MS MARCO's queries, not its 8.8M passages).
+    """
     return load_training(
         english=cfg.fill(cfg.data.train_english),
         translated=translated or cfg.fill(cfg.data.train_translated),
@@ -40,7 +45,24 @@ def training_set(cfg: Config, translated: str | None = None) -> TrainingSet:
         max_candidates=cfg.data.max_candidates,
         max_queries=cfg.data.max_train_queries,
         min_candidates=cfg.train.n_passages,
+        check_english=english,
     )
+
+
+def test_docs(cfg: Config) -> list[Doc]:
+    """The documents to index: the whole test collection, or the sub-collection ``data.test_distractors`` asks for."""
+    test = cfg.fill(cfg.data.test)
+    if cfg.data.test_distractors is None:
+        return load_docs(test)
+    judged = {q.doc_id for q in load_qrels(test)}
+    return load_subcollection(test, judged, cfg.data.test_distractors, seed=cfg.seed)
+
+
+def _test_inputs(cfg: Config) -> Any:
+    test = cfg.fill(cfg.data.test)
+    if cfg.data.test_distractors is None:
+        return source_fingerprint(test)
+    return {"test": source_fingerprint(test), "distractors": cfg.data.test_distractors, "seed": cfg.seed}
 
 
 def translate(cfg: Config, out: str | Path, progress: bool = True, shard: tuple[int, int] | None = None) -> Path:
@@ -49,8 +71,6 @@ def translate(cfg: Config, out: str | Path, progress: bool = True, shard: tuple[
 
     training = training_set(cfg)
     needed = {pid for pids in training.candidates.values() for pid in pids}
-    from tdlib.data import Doc
-
     docs = [Doc(pid, training.english[pid]) for pid in sorted(needed)][: cfg.translate.max_passages]
     inputs = source_fingerprint(cfg.fill(cfg.data.train_english))
     if cfg.translate.translate_queries:
@@ -99,11 +119,12 @@ def train(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = Fa
     from tdlib.train import train_student
 
     translated = _translated_source(cfg, out) if use_mt else None
-    training = training_set(cfg, translated)
-    scores_file: str | Path | None = scores
+    published = cfg.train.method == "distill" and (scores is not None or cfg.teacher.kind == "precomputed")
+    training = training_set(cfg, translated, english=not published)
+    scores_file: str | Path | None = local_file(scores) if scores else None
     if cfg.train.method == "distill" and scores_file is None:
         if cfg.teacher.kind == "precomputed":
-            scores_file = cfg.teacher.scores_file
+            scores_file = local_file(cfg.teacher.scores_file)
         elif int(os.environ.get("WORLD_SIZE", "1")) > 1 and not Stage(_p(out, "teacher"), "score", {}).summary():
             raise TdlibError("with several training processes, score first (python -m tdlib score, sharded with "
                              "--shard I/N if you like) or use teacher.kind=precomputed; then launch training.")
@@ -135,8 +156,7 @@ def index(cfg: Config, out: str | Path, student: str | None = None, progress: bo
     from tdlib.retrieve import build_index
 
     ref = _student_dir(cfg, out, student, progress)
-    test = cfg.fill(cfg.data.test)
-    return build_index(ref, load_docs(test), cfg.index, _p(out, name), inputs=source_fingerprint(test),
+    return build_index(ref, test_docs(cfg), cfg.index, _p(out, name), inputs=_test_inputs(cfg),
                        progress=progress, student_config=cfg.student, seed=cfg.seed)
 
 

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# ir_datasets fixes its download paths when it is first imported, so its home is set before any test
+# runs: a private folder that the ``upstream`` fixture fills with offline copies of the downloads.
+os.environ["IR_DATASETS_HOME"] = tempfile.mkdtemp(prefix="tdlib-irds-")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,3 +39,25 @@ def smoke_cfg():
     from tdlib.config import load_config
 
     return load_config("smoke")
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Path:
+    """``IR_DATASETS_HOME`` holding msmarco-passage, neumarco, neuclir, hc4 and tdist score files in
+    their exact download formats (see ``tests/upstream_fixtures.py``)."""
+    import upstream_fixtures
+
+    home = Path(os.environ["IR_DATASETS_HOME"])
+    if not (home / "neumarco" / "neuMSMARCO.tar.gz").is_file():
+        upstream_fixtures.build(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def hf_hub_cache(tmp_path_factory) -> Path:
+    """A Hugging Face hub cache holding the published-scores file (``tests/upstream_fixtures.py``)."""
+    import upstream_fixtures
+
+    hub = tmp_path_factory.mktemp("hf-hub")
+    upstream_fixtures.hf_cache(hub)
+    return hub
