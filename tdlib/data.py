@@ -712,8 +712,11 @@ def load_training(
     texts = {name: Texts(src, cands.passage_ids) for name, src in (("English", english), ("translated", translated))}
     needed = sorted({pid for pids in checked.values() for pid in pids})
     for name, src in (("English", english), ("translated", translated))[0 if check_english else 1:]:
-        found = texts[name]._lookup(needed)  # noqa: SLF001 (one batched check, texts dropped)
-        missing = [pid for pid in needed if pid not in found]
+        missing = []
+        for i in range(0, len(needed), 4096):  # in batches, so the checked texts are not all held at once
+            batch = needed[i:i + 4096]
+            found = texts[name]._lookup(batch)  # noqa: SLF001
+            missing += [pid for pid in batch if pid not in found]
         if missing:
             raise DataError(
                 f"{len(missing)} candidate passage id(s) have no {name} text in {src}, e.g. {missing[0]!r}."

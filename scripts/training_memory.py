@@ -1,0 +1,98 @@
+"""Memory and time of loading a training set at scale: texts read on demand against texts held in memory.
+
+    python scripts/training_memory.py --passages 500000 --queries 50000
+
+Writes a synthetic collection (passages of MS MARCO's average length, 50 candidates per query, in
+the tdist line format) to a temporary folder, registers it like a real ir_datasets collection, then
+in fresh processes measures (1) ``tdlib.data.load_training`` plus 1,000 training examples' worth of
+passage lookups and (2) reading every passage into a dict, as tdlib did before. Prints peak memory
+(resident set size) and seconds for each.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORDS = "rice water river city market train school music garden winter summer bridge paper light".split()
+
+
+def make(root: Path, passages: int, queries: int, per_query: int = 50) -> None:
+    rng = random.Random(0)
+    for lang in ("en", "xx"):
+        with open(root / f"passages.{lang}.jsonl", "w", encoding="utf-8") as f:
+            for i in range(passages):
+                text = " ".join(rng.choice(WORDS) for _ in range(55))  # ~330 characters, like MS MARCO
+                f.write(json.dumps({"id": str(i), "text": text}) + "\n")
+    with open(root / "queries.tsv", "w", encoding="utf-8") as f:
+        f.writelines(f"{q}\tquery {q} {rng.choice(WORDS)}\n" for q in range(queries))
+    with open(root / "qrels.txt", "w", encoding="utf-8") as f:
+        f.writelines(f"{q} 0 {rng.randrange(passages)} 1\n" for q in range(queries))
+    with open(root / "candidates.jsonl", "w", encoding="utf-8") as f:
+        for q in range(queries):
+            pairs = [[str(rng.randrange(passages)), round(rng.uniform(-5, 5), 3)] for _ in range(per_query)]
+            f.write(json.dumps([str(q), pairs]) + "\n")
+
+
+def register(root: Path) -> tuple[str, str]:
+    from tdlib.data import register_collection
+
+    kw = {"queries": root / "queries.tsv", "qrels": root / "qrels.txt", "candidates": root / "candidates.jsonl"}
+    return (register_collection("synthetic/en/train", docs=root / "passages.en.jsonl", lang="en", **kw),
+            register_collection("synthetic/xx/train", docs=root / "passages.xx.jsonl", lang="xx", **kw))
+
+
+def measure(root: Path, mode: str) -> dict:
+    from tdlib import data
+
+    english, translated = register(root)
+    if mode == "prepare":  # build ir_datasets' document stores once, outside the timings
+        for name in (english, translated):
+            data._dataset(name).docs_store().build()  # noqa: SLF001
+        return {}
+    t0 = time.perf_counter()
+    if mode == "on-demand":
+        ts = data.load_training(english, translated)
+        rng = random.Random(1)
+        qids = list(ts.candidates)
+        for _ in range(1000):
+            pids = rng.sample(ts.candidates[rng.choice(qids)], 6)
+            [ts.passages[p] for p in pids]
+    else:
+        texts = {d.doc_id: d.text for d in data.load_docs(translated)}
+        english_texts = {d.doc_id: d.text for d in data.load_docs(english)}
+        assert texts and english_texts
+    seconds = time.perf_counter() - t0
+    return {"mode": mode, "seconds": round(seconds, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--passages", type=int, default=500_000)
+    ap.add_argument("--queries", type=int, default=50_000)
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(measure(Path(args.child[0]), args.child[1])))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make(root, args.passages, args.queries)
+        print(f"{args.passages:,} passages in 2 languages, {args.queries:,} queries x 50 candidates")
+        for mode in ("prepare", "on-demand", "in-memory"):
+            out = subprocess.run([sys.executable, __file__, "--child", tmp, mode], capture_output=True, text=True,
+                                 check=True, env={**__import__("os").environ, "TDLIB_CACHE": str(root / "cache")})
+            if mode != "prepare":
+                print(out.stdout.strip().splitlines()[-1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
