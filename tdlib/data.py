@@ -644,15 +644,24 @@ def _close_docstore(store: Any) -> None:
 class Candidates(Mapping[str, list[str]]):
     """Candidate passage ids per query, best first, read from a tdist file when asked for."""
 
+    RECENT = 4096  # queries whose lists are kept: a stage reads the same query several times in a row
+
     def __init__(self, index: TdistIndex, qids: Sequence[str], k: int):
         self.index, self.qids, self.k = index, list(qids), k
         self._known = set(self.qids)
+        self._recent: dict[str, list[str]] = {}
 
     def __getitem__(self, qid: str) -> list[str]:
+        if qid in self._recent:
+            return list(self._recent[qid])
         if qid not in self._known:
             raise KeyError(qid)
         ranked = sorted(self.index[qid].items(), key=lambda x: -x[1])
-        return [pid for pid, _ in ranked[: self.k]]
+        pids = [pid for pid, _ in ranked[: self.k]]
+        if len(self._recent) >= self.RECENT:
+            del self._recent[next(iter(self._recent))]  # the oldest (dicts keep insertion order)
+        self._recent[qid] = pids
+        return list(pids)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.qids)
