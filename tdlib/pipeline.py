@@ -15,6 +15,7 @@ can start from an empty directory. Completed stages are reused; see :mod:`tdlib.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -50,12 +51,22 @@ def training_set(cfg: Config, translated: str | None = None, english: bool = Tru
 
 
 def test_docs(cfg: Config) -> list[Doc]:
-    """The documents to index: the whole test collection, or the sub-collection ``data.test_distractors`` asks for."""
+    """The documents to index: the whole test collection, or the sub-collection ``data.test_distractors`` asks for.
+
+    A sub-collection is drawn in one pass over the collection and kept for the rest of the process,
+    since a chapter that shows the documents and then indexes them would otherwise pass twice.
+    """
     test = cfg.fill(cfg.data.test)
     if cfg.data.test_distractors is None:
         return load_docs(test)
+    return _subcollection(test, json.dumps(source_fingerprint(test), sort_keys=True), cfg.data.test_distractors,
+                          cfg.seed)
+
+
+@functools.lru_cache(maxsize=2)
+def _subcollection(test: str, fingerprint: str, distractors: int, seed: int) -> list[Doc]:
     judged = {q.doc_id for q in load_qrels(test)}
-    return load_subcollection(test, judged, cfg.data.test_distractors, seed=cfg.seed)
+    return load_subcollection(test, judged, distractors, seed=seed)
 
 
 def _test_inputs(cfg: Config) -> Any:
