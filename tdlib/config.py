@@ -42,8 +42,10 @@ class DataConfig:
     train_english: str = "msmarco-passage/train"
     # The same passages translated into the document language (neuMARCO in the paper).
     train_translated: str = "neumarco/{lang}/train"
-    # Candidates per query in the tdist line format; "" = the ones registered with the dataset.
-    candidates: str = ""
+    # Candidates per query in the tdist line format (a path or an hf://datasets/... address); "" = the
+    # ones registered with the dataset. The published teacher scores list, for each of the 809k
+    # training queries, the candidates the paper used, so their file serves.
+    candidates: str = "hf://datasets/hltcoe/tdist-msmarco-scores/t53b-monot5-msmarco-engeng.jsonl.gz"
     # The paper takes the top 50 ColBERTv2 passages per training query.
     max_candidates: int = 50
     # None = all training queries (about 809k for MS MARCO).
@@ -199,6 +201,7 @@ _MINI = dict(
     train_english="tdlib-mini/en/train",
     train_translated="tdlib-mini/{lang}/train",
     test="tdlib-mini/{lang}/test",
+    candidates="",  # the mini collection's own, registered with it
     max_candidates=50,
 )
 
@@ -232,8 +235,7 @@ PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
     # candidates of the published MonoT5-3B score file, a computed MiniLM teacher, and NeuCLIR 2022 cut
     # to its judged documents plus 20,000 random others (book/scale.md explains the recipe and its cost).
     "colab": {
-        "data": {"candidates": "hf://datasets/hltcoe/tdist-msmarco-scores/t53b-monot5-msmarco-engeng.jsonl.gz",
-                 "max_train_queries": 4000, "test_distractors": 20_000},
+        "data": {"max_train_queries": 4000, "test_distractors": 20_000},
         "translate": {"max_passages": 256},
         "teacher": {"kind": "cross-encoder", "model": "cross-encoder/ms-marco-MiniLM-L-6-v2",
                     "max_length": 256, "batch_size": 256},
