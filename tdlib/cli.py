@@ -104,6 +104,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         import transformers
 
         transformers.utils.logging.disable_progress_bar()
+        logging.disable(logging.INFO)  # ir_datasets sets its own loggers to INFO; quiet means warnings only
     out = args.out
     if args.command == "translate":
         result: object = str(pipeline.translate(cfg, out, progress, shard=parse_shard(args.shard)))
