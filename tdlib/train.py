@@ -65,11 +65,11 @@ class TrainingExamples(torch.utils.data.Dataset):
                     )
         else:
             for qid in self.qids:
-                pos = training.positives.get(qid, set()) & set(training.candidates[qid])
+                pos = training.positives.get(qid, set())
                 negs = [p for p in training.candidates[qid] if p not in pos]
                 if not pos:
-                    raise DataError(f"query {qid} has no judged positive among its candidates, which "
-                                    "Translate-Train needs; add the positive to its candidates.")
+                    raise DataError(f"query {qid} has no judged positive passage (qrels), which "
+                                    "Translate-Train needs.")
                 if len(negs) < self.n - 1:
                     raise DataError(f"query {qid} has {len(negs)} negatives, fewer than train.n_passages - 1.")
 
@@ -89,7 +89,9 @@ class TrainingExamples(torch.utils.data.Dataset):
                 chosen = [usable[j] for j in rng.choice(len(usable), self.n, replace=False)]
             teacher = [float(have[p]) for p in chosen]
         else:
-            pos = sorted(self.training.positives[qid] & set(cands))
+            # The judged positive, whether or not the candidates include it (MS MARCO's often are not
+            # among the 50), against negatives drawn from the candidates.
+            pos = sorted(self.training.positives[qid])
             negs = [p for p in cands if p not in self.training.positives[qid]]
             chosen = [pos[rng.integers(len(pos))]] + [negs[j] for j in rng.choice(len(negs), self.n - 1, replace=False)]
             teacher = None

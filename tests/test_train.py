@@ -83,3 +83,16 @@ def test_too_few_scored_candidates_fails_before_training(setup, tmp_path):
     with pytest.raises(DataError, match=f"query {qid} has 2 scored candidates, fewer than train.n_passages=4"):
         train_student(cfg, ts, tmp_path / "t", scores_file=tmp_path / "s.jsonl", progress=False)
     assert not (tmp_path / "t" / "DONE").exists()
+
+
+def test_translate_train_uses_the_judged_positive_even_outside_the_candidates():
+    """MS MARCO's judged passage is often not among a query's 50 candidates; TT still trains on it."""
+    from tdlib.data import TrainingSet
+
+    ts = TrainingSet(queries={"q": "rain"}, passages={"pos": "雨", "a": "晴", "b": "风", "c": "雪"},
+                     english={}, candidates={"q": ["a", "b", "c"]}, positives={"q": {"pos"}})
+    tt = load_config("smoke", overrides=["train.method=translate-train", "train.n_passages=3"])
+    example = TrainingExamples(ts, tt, None)[0]
+    assert example["passages"][0] == "雨" and set(example["passages"][1:]) <= {"晴", "风", "雪"}
+    with pytest.raises(DataError, match="no judged positive"):
+        TrainingExamples(ts._replace(positives={"q": set()}), tt, None)
