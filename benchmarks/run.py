@@ -38,8 +38,15 @@ from tdlib import data  # noqa: E402
 from tdlib.config import StudentConfig, TeacherConfig, load_config  # noqa: E402
 
 
-def interleaved(a: Callable[[], float], b: Callable[[], float], repeats: int) -> tuple[list[float], list[float]]:
-    """Run a and b alternately; each returns the seconds it measured."""
+def interleaved(a: Callable[[], float], b: Callable[[], float], repeats: int,
+                warmup: bool = True) -> tuple[list[float], list[float]]:
+    """Run a and b alternately; each returns the seconds it measured.
+
+    With ``warmup``, each runs once untimed first, so neither pays for first-call set-up (kernel
+    selection, allocator growth) inside the timed runs.
+    """
+    if warmup:
+        a(), b()
     ta, tb = [], []
     for i in range(repeats):
         if i % 2 == 0:
@@ -121,7 +128,7 @@ def bench_training(cfg, steps: int, repeats: int) -> dict:
             times.append(time.perf_counter())
         return times[-1] - times[WARMUP - 1]
 
-    ta, tb = interleaved(tdlib_run, bare_run, repeats)
+    ta, tb = interleaved(tdlib_run, bare_run, repeats, warmup=False)  # the first steps are left out instead
     qps = lambda t: (steps - WARMUP) * bq / statistics.median(t)  # noqa: E731
     return {"what": f"training step, {bq} queries x {run_cfg.train.n_passages} passages ({steps - WARMUP} timed)",
             "unit": "queries/s", "tdlib": qps(ta), "baseline": qps(tb), "baseline_name": "bare PyTorch loop",
