@@ -169,26 +169,36 @@ class Student(nn.Module):
 
     # ------------------------------------------------------------------ tokenising and encoding
 
-    def tokenize(self, texts: Sequence[str], is_query: bool) -> dict[str, torch.Tensor]:
-        """Token ids and attention masks; ColBERT queries are padded with [MASK] to query_maxlen."""
+    def token_ids(self, texts: Sequence[str], is_query: bool) -> list[list[int]]:
+        """Unpadded token ids of each text: prefix and marker added, truncated to the length limit."""
         cfg = self.config
         prefix = cfg.query_prefix if is_query else cfg.doc_prefix
         marker = cfg.query_marker if is_query else cfg.doc_marker
         # ColBERT reserves position 1 for its marker: tokenise ". text", then overwrite the ".".
         texts = [(". " if marker else "") + prefix + t for t in texts]
         maxlen = cfg.query_maxlen if is_query else cfg.doc_maxlen
-        augment = is_query and cfg.kind == "colbert" and cfg.query_augmentation
-        batch = self.tokenizer(
-            texts, max_length=maxlen, truncation=True, return_tensors="pt",
-            padding="max_length" if augment else "longest",
-        )
+        ids = self.tokenizer(texts, max_length=maxlen, truncation=True)["input_ids"]
         if marker:
-            batch["input_ids"][:, 1] = self.tokenizer.convert_tokens_to_ids(marker)
+            marker_id = self.tokenizer.convert_tokens_to_ids(marker)
+            for row in ids:
+                row[1] = marker_id
+        return ids
+
+    def pad(self, ids: Sequence[list[int]], is_query: bool) -> dict[str, torch.Tensor]:
+        """Token ids and attention masks padded to the longest row; ColBERT queries to query_maxlen with [MASK]."""
+        cfg = self.config
+        augment = is_query and cfg.kind == "colbert" and cfg.query_augmentation
+        batch = self.tokenizer.pad({"input_ids": list(ids)}, padding="max_length" if augment else "longest",
+                                   max_length=cfg.query_maxlen if augment else None, return_tensors="pt")
         if augment and self.tokenizer.mask_token_id is not None:
             pad = batch["attention_mask"] == 0
             batch["input_ids"] = batch["input_ids"].masked_fill(pad, self.tokenizer.mask_token_id)
             batch["attention_mask"] = torch.ones_like(batch["attention_mask"])
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def tokenize(self, texts: Sequence[str], is_query: bool) -> dict[str, torch.Tensor]:
+        """Token ids and attention masks; ColBERT queries are padded with [MASK] to query_maxlen."""
+        return self.pad(self.token_ids(texts, is_query), is_query)
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Vectors (n, length, dim) and their mask (n, length); single-vector students give length 1."""
@@ -221,18 +231,28 @@ class Student(nn.Module):
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], is_query: bool, batch_size: int = 32) -> list[torch.Tensor]:
-        """One float16 tensor (tokens, dim) per text, padding removed; batches are sorted by length."""
+        """One float16 tensor (tokens, dim) per text, padding removed.
+
+        The texts are tokenised once and batched in order of token count, so each batch is padded
+        only to its own longest text (character counts are a poor guide across scripts).
+        """
         was_training = self.training
         self.eval()
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        ids = self.token_ids(texts, is_query)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
         out: list[torch.Tensor | None] = [None] * len(texts)
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            batch = self.tokenize([texts[i] for i in idx], is_query=is_query)
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            vectors, mask = self.embed(batch["input_ids"], batch["attention_mask"])
-            for row, i in enumerate(idx):
-                keep = mask[row].bool()
-                out[i] = vectors[row][keep].to(torch.float16).cpu()
+            batch = self.pad([ids[i] for i in idx], is_query)
+            vectors, mask = self.embed(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
+            for i, kept in zip(idx, _unpadded(vectors, mask)):
+                out[i] = kept
         self.train(was_training)
         return out  # type: ignore[return-value]
+
+
+def _unpadded(vectors: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+    """Each row's vectors where its mask is set, in float16 on the CPU: one copy per batch, not per row."""
+    counts = mask.sum(dim=1).tolist()
+    kept = vectors[mask.bool()].to(torch.float16).cpu()
+    return [piece.clone() for piece in kept.split(counts)]

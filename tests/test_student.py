@@ -56,3 +56,39 @@ def test_single_vector_scores_are_cosines():
     vectors = student.encode(["one text", "another text"], is_query=False)
     assert vectors[0].shape == (1, 64)
     assert float(vectors[0].float().norm()) == pytest.approx(1.0, abs=1e-2)
+
+
+@pytest.mark.parametrize("kind", ["colbert", "single"])
+@pytest.mark.parametrize("is_query", [True, False])
+def test_tokenize_matches_the_tokenizer_padded_in_one_call(kind, is_query):
+    cfg = StudentConfig(model="smoke:encoder", kind=kind, query_maxlen=8, doc_maxlen=12, query_marker="[unused0]",
+                        doc_prefix="passage: ")
+    student = Student.from_pretrained("smoke:encoder", cfg)
+    texts = ["rain", "a much longer text about the river that flooded the old town twice", "new trains"]
+    got = student.tokenize(texts, is_query=is_query)
+    prefix = "" if is_query else "passage: "
+    augment = is_query and kind == "colbert"
+    want = student.tokenizer([(". " if is_query else "") + prefix + t for t in texts], truncation=True,
+                             max_length=8 if is_query else 12, padding="max_length" if augment else "longest",
+                             return_tensors="pt")
+    if is_query:
+        want["input_ids"][:, 1] = student.tokenizer.convert_tokens_to_ids("[unused0]")
+    if augment:
+        want["input_ids"] = want["input_ids"].masked_fill(want["attention_mask"] == 0, student.tokenizer.mask_token_id)
+        want["attention_mask"] = torch.ones_like(want["attention_mask"])
+    assert torch.equal(got["input_ids"], want["input_ids"])
+    assert torch.equal(got["attention_mask"], want["attention_mask"])
+
+
+@pytest.mark.parametrize("kind", ["colbert", "single"])
+def test_encode_gives_each_text_its_own_vectors_whatever_the_batch(kind):
+    cfg = StudentConfig(model="smoke:encoder", kind=kind, dim=16, doc_maxlen=24)
+    student = Student.from_pretrained("smoke:encoder", cfg, seed=1)
+    texts = ["rain", "the river flooded the old town twice in one year", "new trains", "sleep well", "a museum"]
+    together = student.encode(texts, is_query=False, batch_size=2)
+    for text, vectors in zip(texts, together):
+        alone = student.encode([text], is_query=False)[0]
+        assert vectors.dtype == torch.float16 and vectors.shape == alone.shape
+        assert torch.allclose(vectors.float(), alone.float(), atol=2e-3)
+    if kind == "colbert":  # one vector per real token, padding removed
+        assert [v.shape[0] for v in together] == [len(i) for i in student.token_ids(texts, is_query=False)]
