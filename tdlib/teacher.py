@@ -54,15 +54,36 @@ class CrossEncoderTeacher:
         self.cfg = cfg
         self.model = hub.load(CrossEncoder, cfg.model, "cross-encoder teacher", max_length=cfg.max_length,
                               device=_device())
+        # A plain one-logit classifier (every profile's teacher) is run directly; other layouts
+        # (extra scoring modules, several labels) go through CrossEncoder.predict.
+        self.direct = len(self.model) == 1 and self.model.num_labels == 1
 
     def score(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
-        order = _length_order(queries, passages)
-        pairs = [(queries[i].text, passages[i].text) for i in order]
+        if self.direct:
+            return self._score_directly(queries, passages)
+        return self._score_with_predict(queries, passages)
+
+    @torch.inference_mode()
+    def _score_directly(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
+        """Tokenise every pair once, batch them in order of token count, pad each batch to its longest."""
+        tokenizer, network = self.model.tokenizer, self.model.model
+        network.eval()
+        enc = tokenizer([q.text for q in queries], [p.text for p in passages], truncation="longest_first",
+                        max_length=self.model.max_seq_length)
+        order = sorted(range(len(queries)), key=lambda i: len(enc["input_ids"][i]), reverse=True)
+        out = np.empty(len(order), dtype=np.float32)
+        for start in range(0, len(order), self.cfg.batch_size):
+            idx = order[start:start + self.cfg.batch_size]
+            batch = tokenizer.pad({k: [v[i] for i in idx] for k, v in enc.items()}, return_tensors="pt")
+            logits = network(**batch.to(network.device)).logits  # (batch, 1)
+            out[idx] = logits[:, 0].float().cpu().numpy()
+        return out
+
+    def _score_with_predict(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
+        pairs = [(q.text, p.text) for q, p in zip(queries, passages)]
         raw = self.model.predict(pairs, batch_size=self.cfg.batch_size, activation_fn=torch.nn.Identity(),
                                  show_progress_bar=False, convert_to_numpy=True)
-        out = np.empty(len(order), dtype=np.float32)
-        out[order] = np.asarray(raw, dtype=np.float32).reshape(-1)
-        return out
+        return np.asarray(raw, dtype=np.float32).reshape(-1)
 
 
 class MonoT5Teacher:
