@@ -1,6 +1,6 @@
 """Benchmarks: tdlib against the plain-library way of doing the same work, in one process, interleaved.
 
-    python benchmarks/run.py                 # smoke models (shape only), a minute
+    python benchmarks/run.py                 # smoke models (shape only), and the book's timings
     HF_HUB_OFFLINE=1 python benchmarks/run.py --real   # e5-small / MiniLM from the HF cache
 
 Each pair is timed ``--repeats`` times, alternating A and B so that machine noise hits both; the
@@ -12,7 +12,10 @@ Results go to ``benchmarks/results-{smoke,real}.json``, which the book's perform
 2. encoding: ``Student.encode`` against ``SentenceTransformer.encode`` on mixed-length passages;
 3. teacher scoring: tdlib's cross-encoder teacher against ``CrossEncoder.predict`` on the same pairs;
 4. search: tdlib's chunked MaxSim + MaxP against a straightforward exhaustive loop, at three sizes;
-5. evaluation: ``tdlib.evaluate.evaluate`` on 1,000 queries x 1,000 documents.
+5. evaluation: ``tdlib.evaluate.evaluate`` on 1,000 queries x 1,000 documents;
+6. the book (smoke runs only): each chapter run alone with papermill, and the whole
+   ``jupyter-book build``, both on a copy of the committed book in a temporary folder, in the smoke
+   profile as CI builds it; ``--only book`` times just these (several minutes).
 """
 from __future__ import annotations
 
@@ -21,7 +24,9 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -215,12 +220,12 @@ def bench_search(sizes: list[int], repeats: int, dim: int = 128, doc_len: int = 
         index = Index(folder)
         a, b = index.search(q, q_mask, 10), naive_search(q, q_mask, vectors, offsets, owners, 10)
         assert torch.allclose(a[0], b[0], atol=1e-2), "the two searches disagree"
+        runs = max(1, repeats // 2) if n > 4000 else repeats
         ta, tb = interleaved(lambda: timed(lambda: index.search(q, q_mask, 100)),
-                             lambda: timed(lambda: naive_search(q, q_mask, vectors, offsets, owners, 100)),
-                             max(1, repeats // 2) if n > 4000 else repeats)
+                             lambda: timed(lambda: naive_search(q, q_mask, vectors, offsets, owners, 100)), runs)
         rows.append({"what": f"MaxSim search, {nq} queries x {n} passages", "unit": "passages/s",
                      "tdlib": n / statistics.median(ta), "baseline": n / statistics.median(tb),
-                     "baseline_name": "passage-by-passage PyTorch", "passages": n})
+                     "baseline_name": "passage-by-passage PyTorch", "passages": n, "repeats": runs})
     return rows
 
 
@@ -239,16 +244,103 @@ def bench_evaluate(repeats: int) -> dict:
             "tdlib": statistics.median(times), "baseline": None, "baseline_name": ""}
 
 
+# ---------------------------------------------------------------- 6. the book
+
+BOOK_ENV = {"TDLIB_PROFILE": "smoke", "TDLIB_PROFILE_REASON": "the benchmark times the book in smoke",
+            "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1"}  # as .ci/run builds it
+
+
+def book_copy() -> tuple[Path, str]:
+    """The committed book (git HEAD) unpacked in a temporary folder, with the MathJax it serves; and the commit."""
+    work = Path(tempfile.mkdtemp(prefix="tdlib-book-"))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True, capture_output=True,
+                            text=True).stdout.strip()
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+    static = ROOT / "_build" / "static"
+    if (static / "mathjax").is_dir():
+        shutil.copytree(static, work / "_build" / "static")
+    else:
+        subprocess.run(["bash", "scripts/fetch-mathjax.sh"], cwd=work, check=True)
+    return work, commit
+
+
+def book_env(book: Path) -> dict[str, str]:
+    """The environment of a smoke book build whose chapters import the copy's tdlib."""
+    path = [str(book)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {**os.environ, **BOOK_ENV, "PYTHONPATH": os.pathsep.join(path)}
+
+
+def time_chapter(book: Path, notebook: str) -> float:
+    """Seconds to run one chapter alone with papermill (fresh output folder, smoke), as the tests do."""
+    out = Path(tempfile.mkdtemp(prefix="tdlib-chapter-"))
+    command = [sys.executable, "-c", "import sys, time, papermill; t = time.perf_counter(); "
+               "papermill.execute_notebook(sys.argv[1], sys.argv[2], parameters={'profile': 'smoke', "
+               "'output_dir': sys.argv[3]}, kernel_name='python3', cwd=sys.argv[4], progress_bar=False); "
+               "print(time.perf_counter() - t)",
+               str(book / "notebooks" / notebook), str(out / notebook), str(out / "runs"), str(book / "notebooks")]
+    done = subprocess.run(command, env=book_env(book), capture_output=True, text=True)
+    shutil.rmtree(out, ignore_errors=True)
+    if done.returncode:
+        raise RuntimeError(f"chapter {notebook} failed:\n{done.stderr[-3000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def time_build(book: Path) -> float:
+    """Seconds of the whole ``jupyter-book build -W --keep-going`` in smoke, every chapter executed."""
+    shutil.rmtree(book / "_build" / "html", ignore_errors=True)
+    shutil.rmtree(book / "_build" / "jupyter_execute", ignore_errors=True)
+    t0 = time.perf_counter()
+    done = subprocess.run(["jupyter-book", "build", "-W", "--keep-going", "."], cwd=book, env=book_env(book),
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if done.returncode:
+        raise RuntimeError(f"the book build failed in {book}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return seconds
+
+
+def bench_book(repeats: int) -> list[dict]:
+    book, commit = book_copy()
+    chapters = sorted(p.name for p in (book / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    rows = []
+    for name in chapters:
+        seconds = statistics.median(time_chapter(book, name) for _ in range(repeats))
+        rows.append({"what": f"chapter {int(name[:2])} alone ({Path(name).stem}), smoke", "unit": "seconds",
+                     "tdlib": seconds, "baseline": None, "baseline_name": "", "chapter": Path(name).stem,
+                     "commit": commit, "repeats": repeats})
+    seconds = statistics.median(time_build(book) for _ in range(repeats))
+    rows.append({"what": "whole book build (jupyter-book, every page executed), smoke", "unit": "seconds",
+                 "tdlib": seconds, "baseline": None, "baseline_name": "", "book_build": True, "commit": commit,
+                 "repeats": repeats,
+                 "note": "the chapters share one output folder, so later ones reuse what earlier ones built"})
+    shutil.rmtree(book, ignore_errors=True)
+    return rows
+
+
 def _overrides(cfg) -> list[str]:
     return [f"lang={cfg.lang}"]
+
+
+def merged(old: list[dict], new: list[dict]) -> list[dict]:
+    """The old rows with each one that was measured again replaced in place; new kinds of row last."""
+    fresh = {r["what"]: r for r in new}
+    return [fresh.pop(r["what"], r) for r in old] + list(fresh.values())
+
+
+BENCHMARKS = ["training", "encoding", "teacher", "search", "evaluate", "book"]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--real", action="store_true", help="e5-small and MiniLM from the Hugging Face cache")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--only", nargs="*", default=None, help="training encoding teacher search evaluate")
+    parser.add_argument("--only", nargs="*", default=None, choices=BENCHMARKS, metavar="NAME",
+                        help=" ".join(BENCHMARKS) + " (book: smoke only)")
+    parser.add_argument("--book-repeats", type=int, default=3, help="runs of each chapter and of the whole build")
     args = parser.parse_args()
+    if args.real and "book" in (args.only or []):
+        parser.error("the book is timed in the smoke profile: drop --real")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import transformers
 
@@ -264,7 +356,7 @@ def main() -> int:
         cfg = load_config("smoke")
         encoder, prefix, cross = "smoke:bi-encoder", "", "smoke:cross-encoder"
         steps, n_enc, n_pairs, sizes = 12, 256, 256, [1000, 4000, 16000]
-    want = set(args.only or ["training", "encoding", "teacher", "search", "evaluate"])
+    want = set(args.only or [b for b in BENCHMARKS if b != "book" or not args.real])
     rows: list[dict] = []
     if "training" in want:
         rows.append(bench_training(cfg, steps, args.repeats))
@@ -276,16 +368,18 @@ def main() -> int:
         rows.extend(bench_search(sizes, args.repeats))
     if "evaluate" in want:
         rows.append(bench_evaluate(args.repeats))
+    if "book" in want:
+        rows.extend(bench_book(args.book_repeats))
     for r in rows:
         r["ratio"] = (r["tdlib"] / r["baseline"]) if r.get("baseline") else None
+        r.setdefault("repeats", args.repeats)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
                "platform": platform.platform(), "threads": torch.get_num_threads()}
     result = {"models": "real (e5-small, MiniLM-L6)" if args.real else "smoke (tiny random models)",
               "repeats": args.repeats, "machine": machine, "rows": rows}
     out = ROOT / "benchmarks" / f"results-{'real' if args.real else 'smoke'}.json"
     if args.only and out.is_file():  # a partial rerun replaces its own rows and keeps the others
-        kept = [r for r in json.loads(out.read_text())["rows"] if r["what"] not in {n["what"] for n in rows}]
-        result["rows"] = kept + rows
+        result["rows"] = merged(json.loads(out.read_text())["rows"], rows)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{'benchmark':<58} {'tdlib':>10} {'baseline':>10} {'ratio':>6}  unit")
     for r in rows:
