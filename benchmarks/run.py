@@ -376,7 +376,7 @@ def main() -> int:
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
                "platform": platform.platform(), "threads": torch.get_num_threads()}
     result = {"models": "real (e5-small, MiniLM-L6)" if args.real else "smoke (tiny random models)",
-              "repeats": args.repeats, "machine": machine, "rows": rows}
+              "machine": machine, "rows": rows}  # each row says how many runs its median is of
     out = ROOT / "benchmarks" / f"results-{'real' if args.real else 'smoke'}.json"
     if args.only and out.is_file():  # a partial rerun replaces its own rows and keeps the others
         result["rows"] = merged(json.loads(out.read_text())["rows"], rows)
