@@ -38,11 +38,6 @@ class Teacher(Protocol):
         """Scores of aligned pairs: ``queries[i]`` with ``passages[i]``; higher is more relevant."""
 
 
-def _length_order(queries: Sequence[Query], passages: Sequence[Doc]) -> list[int]:
-    # Similar lengths in one batch waste less padding.
-    return sorted(range(len(queries)), key=lambda i: len(queries[i].text) + len(passages[i].text))
-
-
 def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -57,6 +52,8 @@ class CrossEncoderTeacher:
         # A plain one-logit classifier (every profile's teacher) is run directly; other layouts
         # (extra scoring modules, several labels) go through CrossEncoder.predict.
         self.direct = len(self.model) == 1 and self.model.num_labels == 1
+        if _device() == "cuda":
+            self.model.model.half()  # fp16 on GPU, as the paper's mixed precision; scores come back as float32
 
     def score(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
         if self.direct:
@@ -109,14 +106,15 @@ class MonoT5Teacher:
 
     @torch.inference_mode()
     def score(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
-        order = _length_order(queries, passages)
+        """Tokenise every pair once, batch them in order of token count, pad each batch to its longest."""
+        texts = [self.TEMPLATE.format(q=q.text, d=p.text) for q, p in zip(queries, passages)]
+        ids = self.tokenizer(texts, max_length=self.cfg.max_length, truncation=True)["input_ids"]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
         out = np.empty(len(order), dtype=np.float32)
         device = self.model.device
         for start in range(0, len(order), self.cfg.batch_size):
             idx = order[start:start + self.cfg.batch_size]
-            texts = [self.TEMPLATE.format(q=queries[i].text, d=passages[i].text) for i in idx]
-            enc = self.tokenizer(texts, max_length=self.cfg.max_length, truncation=True, padding=True,
-                                 return_tensors="pt").to(device)
+            enc = self.tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt").to(device)
             decoder = torch.full((len(idx), 1), self.start_id, dtype=torch.long, device=device)
             logits = self.model(**enc, decoder_input_ids=decoder).logits[:, 0, :]  # (batch, vocab)
             two = torch.log_softmax(logits[:, [self.false_id, self.true_id]].float(), dim=-1)
