@@ -591,7 +591,8 @@ class Texts(Mapping[str, str]):
         self._ids: list[str] | None = None
         self._store: Any = None
 
-    def _lookup(self, pids: Sequence[str]) -> dict[str, str]:
+    def found(self, pids: Sequence[str]) -> dict[str, str]:
+        """The texts of those of ``pids`` the collection has (no error for the others)."""
         if self._store is None:
             if _is_path(self.source):
                 self._store = _LineIndex(self.source, "documents", _jsonl_id)
@@ -609,7 +610,7 @@ class Texts(Mapping[str, str]):
 
     def get_many(self, pids: Sequence[str]) -> dict[str, str]:
         """The texts of ``pids`` in one lookup; fails naming the first id with no text."""
-        found = self._lookup(pids)
+        found = self.found(pids)
         missing = [p for p in pids if p not in found]
         if missing:
             raise DataError(f"{len(missing)} candidate passage id(s) have no text in {self.source}, "
@@ -620,7 +621,7 @@ class Texts(Mapping[str, str]):
         return self.get_many([pid])[pid]
 
     def __contains__(self, pid: object) -> bool:
-        return isinstance(pid, str) and pid in self._lookup([pid])
+        return isinstance(pid, str) and pid in self.found([pid])
 
     def __iter__(self) -> Iterator[str]:
         if self._ids is None:
@@ -701,8 +702,8 @@ def load_training(
     """Load and check a training set; unknown ids or too few candidates fail before any work.
 
     Queries and qrels are read whole (MS MARCO's fit in memory); candidates and passage texts are read
-    when used, so the paper's scale (809k queries, 8.8M passages) needs no more memory than the mini
-    collection. The first :data:`CHECKED_QUERIES` queries are checked in full before anything runs.
+    when used, so memory grows with the number of queries, not with the 8.8M passages of the paper's
+    scale. The first :data:`CHECKED_QUERIES` queries are checked in full before anything runs.
     """
     queries = {q.query_id: q.text for q in load_queries(english)}
     index = TdistIndex(_candidate_file(candidates, english))
@@ -724,7 +725,7 @@ def load_training(
         missing = []
         for i in range(0, len(needed), 4096):  # in batches, so the checked texts are not all held at once
             batch = needed[i:i + 4096]
-            found = texts[name]._lookup(batch)  # noqa: SLF001
+            found = texts[name].found(batch)
             missing += [pid for pid in batch if pid not in found]
         if missing:
             raise DataError(
