@@ -40,7 +40,7 @@ WARMUP = 2  # training steps left out of the timing (allocator and kernel warm-u
 sys.path.insert(0, str(ROOT))
 
 from tdlib import data  # noqa: E402
-from tdlib.config import StudentConfig, TeacherConfig, load_config  # noqa: E402
+from tdlib.config import StudentConfig, TeacherConfig, default_temperatures, load_config  # noqa: E402
 
 
 def interleaved(a: Callable[[], float], b: Callable[[], float], repeats: int,
@@ -119,6 +119,8 @@ def bench_training(cfg, steps: int, repeats: int) -> dict:
                       callbacks=[clock])
         return clock.times[-1] - clock.times[WARMUP - 1]  # steady state: steps after the warm-up
 
+    t_student, t_teacher = default_temperatures(run_cfg)
+
     def bare_run() -> float:
         student = Student.from_pretrained(run_cfg.student.model, run_cfg.student, seed=run_cfg.seed)
         student.train()
@@ -126,7 +128,7 @@ def bench_training(cfg, steps: int, repeats: int) -> dict:
         times = []
         for b in batches:
             s = student(b["q_input_ids"], b["q_attention_mask"], b["d_input_ids"], b["d_attention_mask"])
-            loss = kl_distillation(s, b["teacher_scores"], run_cfg.train.temperature)
+            loss = kl_distillation(s, b["teacher_scores"], student_temperature=t_student, teacher_temperature=t_teacher)
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)

@@ -11,7 +11,8 @@ code, model cards and checkpoint metadata). A *profile* is a named set of overri
 
 Overrides are ``section.field=value`` strings (``train.lr=1e-5``), parsed by the type of the field.
 What this leaves out: no config inheritance beyond profile -> file -> overrides, no environment
-variables other than ``TDLIB_PROFILE``.
+variables other than ``TDLIB_PROFILE`` and ``TDLIB_SET`` (overrides that go with it: the book's build
+puts real stand-in models in place this way, see :mod:`tdlib.bookprofile`).
 """
 from __future__ import annotations
 
@@ -113,8 +114,14 @@ class StudentConfig:
     # ColBERT-X trains with queries of 32 tokens and documents of 220 tokens.
     query_maxlen: int = 32
     doc_maxlen: int = 220
-    # ColBERT pads queries to query_maxlen with [MASK] tokens that take part in MaxSim.
+    # ColBERT pads queries to query_maxlen with [MASK] tokens that always take part in MaxSim
+    # (QueryTokenizer.tensorize and ColBERT.query in PLAID-X / stanford-futuredata ColBERT).
     query_augmentation: bool = True
+    # Whether the encoder's attention mask covers those [MASK] tokens; ColBERT's default is False: they
+    # are encoded and scored, but other tokens do not attend to them (``attend_to_mask_tokens``).
+    attend_to_mask_tokens: bool = False
+    # ColBERT drops punctuation tokens of documents from MaxSim and from the index (``mask_punctuation``).
+    mask_punctuation: bool = True
     # Prefixes some encoders expect (E5: "query: " and "passage: ").
     query_prefix: str = ""
     doc_prefix: str = ""
@@ -141,13 +148,20 @@ class TrainConfig:
     # 200k steps of 64 queries (8 per GPU on 8 V100s).
     max_steps: int = 200_000
     batch_queries: int = 8
-    # The paper distils with no temperature; cosine students need one (0.05 measured on e5-small).
-    temperature: float = 1.0
+    # Each side's scores are divided by its own temperature before the softmax. None = chosen from the
+    # model's kind (see :func:`default_temperatures`): 1 (the paper's "none") for ColBERT MaxSim and for
+    # cross-encoder / MonoT5 logits; 0.05 for cosines (a single-vector student, a bi-encoder teacher),
+    # which lie in [-1, 1] and give a nearly flat softmax at 1 (0.05 measured on e5-small).
+    student_temperature: float | None = None
+    teacher_temperature: float | None = None
     # Mixed precision on GPU ("fp16" in the paper); ignored on CPU.
     mixed_precision: str = "fp16"
     save_steps: int = 25_000
     logging_steps: int = 500
     grad_accumulation: int = 1
+    # Keep the encoder's word embeddings fixed (the paper trains them). In multilingual-e5-small they are
+    # 96M of 118M parameters, so freezing them saves the optimiser most of its work and memory.
+    freeze_embeddings: bool = False
 
 
 @dataclass(frozen=True)
@@ -226,8 +240,8 @@ PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
                     "max_length": 256},
         "student": {"model": "intfloat/multilingual-e5-small", "kind": "single",
                     "query_prefix": "query: ", "doc_prefix": "passage: ", "doc_maxlen": 160},
-        "train": {"lr": 2e-5, "max_steps": 100, "batch_queries": 8, "temperature": 0.05,
-                  "save_steps": 50, "logging_steps": 10},
+        # Temperatures follow the kinds: 0.05 for the cosine student, 1 for the cross-encoder's logits.
+        "train": {"lr": 2e-5, "max_steps": 100, "batch_queries": 8, "save_steps": 50, "logging_steps": 10},
         "index": {"passage_tokens": 160, "stride": 80},
         "search": {"k": 100},
     },
@@ -241,8 +255,7 @@ PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
                     "max_length": 256, "batch_size": 256},
         "student": {"model": "intfloat/multilingual-e5-small", "kind": "single",
                     "query_prefix": "query: ", "doc_prefix": "passage: ", "doc_maxlen": 180},
-        "train": {"lr": 2e-5, "max_steps": 500, "batch_queries": 8, "temperature": 0.05,
-                  "save_steps": 250, "logging_steps": 25},
+        "train": {"lr": 2e-5, "max_steps": 500, "batch_queries": 8, "save_steps": 250, "logging_steps": 25},
         "index": {"batch_size": 256},
         "search": {"k": 1000},
     },
@@ -344,12 +357,15 @@ def load_config(
 ) -> Config:
     """Resolve a configuration: paper defaults, then the profile, then a JSON file, then overrides.
 
-    The profile is ``profile``, else ``$TDLIB_PROFILE``, else ``cpu``.
+    The profile is ``profile``, else ``$TDLIB_PROFILE``, else ``cpu``. When it is the profile named by
+    ``$TDLIB_PROFILE``, the whitespace-separated overrides in ``$TDLIB_SET`` are applied after the
+    profile and the file, before ``overrides``.
 
     >>> load_config("smoke", overrides=["train.lr=0.01"]).train.lr
     0.01
     """
     name = profile or os.environ.get("TDLIB_PROFILE") or DEFAULT_PROFILE
+    env_sets = os.environ.get("TDLIB_SET", "").split() if name == os.environ.get("TDLIB_PROFILE") else []
     if name not in PROFILE_OVERRIDES:
         raise ConfigError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}.")
     cfg = _merge(Config(), PROFILE_OVERRIDES[name], f"profile {name}")
@@ -364,11 +380,36 @@ def load_config(
             raise ConfigError(f"config file {path} is not valid JSON (line {e.lineno}): {e.msg}.") from None
         data.pop("profile", None)
         cfg = _merge(cfg, data, str(path))
+    if env_sets:
+        cfg = _merge(cfg, parse_overrides(env_sets), "TDLIB_SET")
     tree = parse_overrides(overrides) if not isinstance(overrides, Mapping) else overrides
     if tree:
         cfg = _merge(cfg, tree, "override")
+    student_t, teacher_t = default_temperatures(cfg)
+    cfg = replace(cfg, train=replace(cfg.train, student_temperature=student_t, teacher_temperature=teacher_t))
     validate(cfg)
     return cfg
+
+
+# Temperatures by kind of scorer (see TrainConfig): scores that are cosines need 0.05, others 1.
+COSINE_TEMPERATURE = 0.05
+
+
+def default_temperatures(cfg: Config) -> tuple[float, float]:
+    """(student, teacher) temperatures: the configured ones, or the ones that suit each kind of scorer.
+
+    >>> default_temperatures(Config())  # ColBERT-X student, MonoT5 teacher: the paper's T = 1
+    (1.0, 1.0)
+    >>> default_temperatures(load_config("cpu", overrides=["teacher.kind=bi-encoder"]))
+    (0.05, 0.05)
+    """
+    student = cfg.train.student_temperature
+    if student is None:
+        student = 1.0 if cfg.student.kind == "colbert" else COSINE_TEMPERATURE
+    teacher = cfg.train.teacher_temperature
+    if teacher is None:
+        teacher = COSINE_TEMPERATURE if cfg.teacher.kind == "bi-encoder" else 1.0
+    return float(student), float(teacher)
 
 
 def validate(cfg: Config) -> None:
@@ -400,8 +441,10 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{name} must be positive, got {value}.")
     if cfg.train.n_passages < 2:
         raise ConfigError("train.n_passages must be at least 2: the loss compares passages of one query.")
-    if cfg.train.temperature <= 0:
-        raise ConfigError(f"train.temperature must be positive, got {cfg.train.temperature}.")
+    for name in ("student_temperature", "teacher_temperature"):
+        value = getattr(cfg.train, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"train.{name} must be positive, got {value}.")
     if cfg.index.stride > cfg.index.passage_tokens:
         raise ConfigError("index.stride must not exceed index.passage_tokens, or text would be skipped.")
     if cfg.teacher.kind == "precomputed" and not cfg.teacher.scores_file:

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -28,7 +29,7 @@ import torch
 from torch import nn
 
 from tdlib.artifacts import Stage, atomic_write_text
-from tdlib.config import Config
+from tdlib.config import Config, default_temperatures
 from tdlib.data import TdistIndex, TrainingSet
 from tdlib.errors import DataError
 from tdlib.losses import kl_distillation, translate_train_ce
@@ -123,16 +124,18 @@ class Collator:
 class TrainingModule(nn.Module):
     """The student plus its loss, in the shape the ``Trainer`` expects (a dict with ``loss``)."""
 
-    def __init__(self, student: Student, method: str, temperature: float):
+    def __init__(self, student: Student, method: str, student_temperature: float, teacher_temperature: float):
         super().__init__()
-        self.student, self.method, self.temperature = student, method, temperature
+        self.student, self.method = student, method
+        self.student_temperature, self.teacher_temperature = student_temperature, teacher_temperature
 
     def forward(self, q_input_ids, q_attention_mask, d_input_ids, d_attention_mask, teacher_scores=None):
         scores = self.student(q_input_ids, q_attention_mask, d_input_ids, d_attention_mask)  # (queries, n)
         if self.method == "distill":
-            loss = kl_distillation(scores, teacher_scores, self.temperature)
+            loss = kl_distillation(scores, teacher_scores, student_temperature=self.student_temperature,
+                                   teacher_temperature=self.teacher_temperature)
         else:
-            loss = translate_train_ce(scores / self.temperature, positive_index=0)
+            loss = translate_train_ce(scores / self.student_temperature, positive_index=0)
         return {"loss": loss, "scores": scores}
 
 
@@ -214,7 +217,9 @@ def train_student(
     epochs = max(1, math.ceil(cfg.train.max_steps * global_batch / max(1, len(training.queries))))
     examples = TrainingExamples(training, cfg, scores, epochs=epochs)
     student = Student.from_pretrained(cfg.student.model, cfg.student, seed=cfg.seed)
-    module = TrainingModule(student, cfg.train.method, cfg.train.temperature)
+    if cfg.train.freeze_embeddings:
+        student.encoder.get_input_embeddings().weight.requires_grad_(False)
+    module = TrainingModule(student, cfg.train.method, *default_temperatures(cfg))
     checkpoints = stage.path("checkpoints")
     trainer = Trainer(
         model=module,
@@ -243,6 +248,43 @@ def train_student(
             "final_loss": next((e["loss"] for e in reversed(log) if "loss" in e), None),
         })
     return final
+
+
+def softmax_entropies(
+    cfg: Config,
+    training: TrainingSet,
+    teacher_scores: Mapping[str, Mapping[str, float]],
+    student: Student | None = None,
+    groups: int = 64,
+    batch_queries: int = 8,
+) -> dict[str, list[float]]:
+    """Normalised entropy (entropy / log n) of the teacher's and the student's softmax, per group.
+
+    The groups are the first ``groups`` training examples exactly as training draws them (n passages
+    per query, ``train.sampling``), each side at its configured temperature: 0 means one-hot (the
+    teacher's argmax: hard labels), 1 a flat distribution that teaches nothing. ``student=None``
+    gives the teacher's side only.
+    """
+    from tdlib.losses import normalised_entropy
+
+    dist = replace(cfg, train=replace(cfg.train, method="distill"))
+    examples = TrainingExamples(training, dist, teacher_scores)
+    chosen = [examples[i] for i in range(min(groups, len(examples)))]
+    t_student, t_teacher = default_temperatures(cfg)
+    teacher = torch.tensor([e["teacher"] for e in chosen], dtype=torch.float32)  # (groups, n)
+    out = {"teacher": normalised_entropy(teacher, t_teacher).tolist()}
+    if student is not None:
+        collate, rows = Collator(student), []
+        was_training = student.training
+        student.eval()
+        with torch.inference_mode():
+            for start in range(0, len(chosen), batch_queries):
+                batch = collate(chosen[start:start + batch_queries])
+                batch.pop("teacher_scores")
+                rows.append(student(**{k: v.to(student.device) for k, v in batch.items()}).float().cpu())
+        student.train(was_training)
+        out["student"] = normalised_entropy(torch.cat(rows), t_student).tolist()
+    return out
 
 
 def read_log(out_dir: str | Path) -> list[dict[str, Any]]:

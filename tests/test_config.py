@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tdlib.config import PROFILES, Config, load_config
+from tdlib.config import PROFILES, Config, default_temperatures, load_config
 from tdlib.errors import ConfigError
 
 
@@ -11,7 +11,8 @@ def test_defaults_are_the_papers_recipe():
     assert (cfg.train.n_passages, cfg.train.lr, cfg.train.max_steps, cfg.train.batch_queries) == (6, 5e-6, 200_000, 8)
     assert (cfg.student.dim, cfg.student.query_maxlen, cfg.student.doc_maxlen) == (128, 32, 220)
     assert (cfg.index.passage_tokens, cfg.index.stride, cfg.data.max_candidates) == (180, 90, 50)
-    assert cfg.train.temperature == 1.0 and cfg.train.sampling == "random"
+    assert cfg.train.sampling == "random"
+    assert default_temperatures(cfg) == (1.0, 1.0)  # the paper distils with no temperature
 
 
 @pytest.mark.parametrize("profile", PROFILES)

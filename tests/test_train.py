@@ -96,3 +96,34 @@ def test_translate_train_uses_the_judged_positive_even_outside_the_candidates():
     assert example["passages"][0] == "雨" and set(example["passages"][1:]) <= {"晴", "风", "雪"}
     with pytest.raises(DataError, match="no judged positive"):
         TrainingExamples(ts._replace(positives={"q": set()}), tt, None)
+
+
+def test_softmax_entropies_of_the_training_groups(smoke_cfg, tmp_path):
+    from tdlib import pipeline
+    from tdlib.data import TdistIndex
+    from tdlib.student import Student
+    from tdlib.train import softmax_entropies
+
+    scores = TdistIndex(pipeline.score(smoke_cfg, tmp_path, progress=False))
+    training = pipeline.training_set(smoke_cfg)
+    student = Student.from_pretrained(smoke_cfg.student.model, smoke_cfg.student, seed=0)
+    h = softmax_entropies(smoke_cfg, training, scores, student, groups=10, batch_queries=4)
+    assert len(h["teacher"]) == len(h["student"]) == 10
+    assert all(0.0 <= x <= 1.0 + 1e-6 for x in h["teacher"] + h["student"])
+    # a teacher temperature 100 times larger flattens its softmax
+    from dataclasses import replace
+
+    hot = replace(smoke_cfg, train=replace(smoke_cfg.train, teacher_temperature=100.0))
+    assert sum(softmax_entropies(hot, training, scores, groups=10)["teacher"]) > sum(h["teacher"])
+
+
+def test_frozen_word_embeddings_stay_put_while_the_rest_learns(setup):
+    cfg, ts, scores, root = setup
+    frozen = load_config("smoke", overrides=["train.max_steps=4", "train.save_steps=4", "data.max_candidates=8",
+                                             "train.freeze_embeddings=true"])
+    after = _weights(train_student(frozen, ts, root / "frozen", scores_file=scores, progress=False))
+    start = Student.from_pretrained(cfg.student.model, cfg.student, seed=cfg.seed).state_dict()
+    key = "encoder.embeddings.word_embeddings.weight"
+    assert torch.equal(start[key], after[key])
+    assert not torch.equal(start["encoder.encoder.layer.0.attention.self.query.weight"],
+                           after["encoder.encoder.layer.0.attention.self.query.weight"])
