@@ -4,13 +4,13 @@ A PLAID-X checkpoint is a Hugging Face folder: ``config.json`` (XLM-RoBERTa larg
 (``model.safetensors`` or ``pytorch_model.bin``) whose keys are the encoder's under its base-model
 prefix (``roberta.``) plus ``linear.weight`` (the 1024 -> 128 projection), the tokenizer files, and
 ``artifact.metadata``, the ColBERT settings: marker tokens, query and document lengths, dimension,
-whether [MASK] query tokens are attended to. :func:`load_plaidx` maps all of that onto
+whether [MASK] query tokens are attended to (``attend_to_mask_tokens``; they are always scored) and
+whether document punctuation is masked (``mask_punctuation``). :func:`load_plaidx` maps all of that onto
 :class:`tdlib.student.Student` so the released models can be evaluated and fine-tuned with the rest
 of tdlib. Weights are read without unpickling arbitrary objects (safetensors, or ``torch.load`` with
 ``weights_only=True``), and a checkpoint whose shapes do not fit is refused with a clear message.
 
-What this leaves out: PLAID index files (tdlib builds its own exhaustive index) and ColBERT's
-punctuation mask on document tokens.
+What this leaves out: PLAID index files (tdlib builds its own exhaustive index).
 """
 from __future__ import annotations
 
@@ -117,7 +117,11 @@ def load_plaidx(name: str, doc_maxlen: int | None = None) -> Student:
         model=str(folder), kind="colbert", dim=dim,
         query_maxlen=int(meta.get("query_maxlen", 32)),
         doc_maxlen=int(doc_maxlen or meta.get("doc_maxlen", 220)),
-        query_augmentation=bool(meta.get("attend_to_mask_tokens", True)),
+        # ColBERT always pads queries with [MASK] and scores them; the metadata only says whether the
+        # encoder attends to them (default False in ColBERT's QuerySettings).
+        query_augmentation=True,
+        attend_to_mask_tokens=bool(meta.get("attend_to_mask_tokens", False)),
+        mask_punctuation=bool(meta.get("mask_punctuation", True)),
         query_marker=q_marker, doc_marker=d_marker,
     )
     return Student(encoder.eval(), tokenizer, student_cfg, projection)
@@ -139,6 +143,7 @@ def write_plaidx_layout(student: Student, folder: str | os.PathLike[str], base_p
     cfg = student.config
     meta = {"query_token_id": cfg.query_marker or "[unused0]", "doc_token_id": cfg.doc_marker or "[unused1]",
             "query_maxlen": cfg.query_maxlen, "doc_maxlen": cfg.doc_maxlen, "dim": cfg.dim,
-            "attend_to_mask_tokens": cfg.query_augmentation, "similarity": "cosine"}
+            "attend_to_mask_tokens": cfg.attend_to_mask_tokens, "mask_punctuation": cfg.mask_punctuation,
+            "similarity": "cosine"}
     (out / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return out

@@ -1,9 +1,12 @@
 """Indexing a collection with a student and searching it exhaustively, with passages and MaxP.
 
-Documents longer than ``passage_tokens`` (180 in the paper) are cut into overlapping windows of that
-many tokens with a stride of 90; every window is encoded, and a document's score for a query is the
-best score of its windows (MaxP). Search is exhaustive: MaxSim of each query against every passage,
-in chunks (a single-vector student is MaxSim with one vector each, so it is a matrix product).
+Documents are cut into windows of ``passage_tokens`` tokens (180 in the paper), one starting every
+``stride`` tokens (90), as the authors' passage script does (``create_passage_collection`` in PLAID-X's
+``colbert/scripts/collection_utils.py``): every window that starts inside the document is kept, so a
+document of 100 tokens gives two (tokens 0-99 and 90-99). Every window is encoded, and a document's
+score for a query is the best score of its windows (MaxP). Search is exhaustive: MaxSim of each query
+against every passage, in chunks (a single-vector student is MaxSim with one vector each, so it is a
+matrix product). ColBERT-X documents keep only the vectors of their non-punctuation tokens.
 
 What this leaves out: PLAID's centroid pruning and 1-bit residual compression, which make search
 sub-linear at millions of documents; at book scale exhaustive search is exact and fast enough.
@@ -37,21 +40,17 @@ def _digest(lines: Sequence[str]) -> str:
 
 
 def split_passages(text: str, tokenizer, passage_tokens: int, stride: int) -> list[str]:
-    """Cut ``text`` into windows of ``passage_tokens`` tokens starting every ``stride`` tokens.
+    """Cut ``text`` into windows of ``passage_tokens`` tokens, one starting every ``stride`` tokens.
 
-    Windows are cut at token boundaries of the student's tokenizer, so this works for any script.
+    As in PLAID-X's passage script: every window that starts before the end is kept (the last ones
+    may be tails of earlier windows), and each window's text is the tokenizer's decoding of its tokens,
+    so the student reads exactly the passages the authors indexed. PLAID-X's ``--stride`` is the
+    overlap, its step ``length - stride``; here ``stride`` is the step (90 either way in the paper).
     """
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    offsets = enc["offset_mapping"]
-    if len(offsets) <= passage_tokens:
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if not ids:
         return [text]
-    out = []
-    for start in range(0, len(offsets), stride):
-        window = offsets[start:start + passage_tokens]
-        out.append(text[window[0][0]:window[-1][1]])
-        if start + passage_tokens >= len(offsets):
-            break
-    return out
+    return [tokenizer.decode(ids[start:start + passage_tokens]) for start in range(0, len(ids), stride)]
 
 
 def build_index(

@@ -2,17 +2,26 @@
 
 ColBERT-X (the paper's student) encodes every token: encoder states -> a linear projection to 128
 dimensions -> L2 normalisation; a query and a passage score by MaxSim, the sum over query tokens of
-the best cosine with any passage token. Queries are padded to 32 tokens with [MASK] tokens that take
-part in MaxSim ("query augmentation"). The single-vector student mean-pools the encoder states and
+the best cosine with any passage token. The single-vector student mean-pools the encoder states and
 L2-normalises them; it is MaxSim with one vector per text, so both students share one scoring function.
 
-What this leaves out: ColBERT's query/document marker tokens and punctuation masking (added when
-released PLAID-X checkpoints are loaded), residual compression and PLAID's candidate generation.
+The ColBERT side follows the authors' code (``colbert/modeling/tokenization/*_tokenization.py`` and
+``colbert/modeling/colbert.py`` in the ``plaid-x`` branch of hltcoe/ColBERT-X, as in
+stanford-futuredata/ColBERT), checked against the ``colbert-ai`` package in ``tests/test_colbert_parity.py``:
+
+- texts are tokenised as ``". " + text`` and the "." is overwritten by the marker token ([Q] / [D]);
+- queries are padded to ``query_maxlen`` with [MASK] tokens ("query augmentation") that always take
+  part in MaxSim; the encoder attends to them only with ``attend_to_mask_tokens`` (default off);
+- document tokens that are punctuation (the first token of each ``string.punctuation`` character) are
+  left out of MaxSim and of the index (``mask_punctuation``, default on).
+
+What this leaves out: residual compression and PLAID's candidate generation (search is exhaustive).
 """
 from __future__ import annotations
 
 import json
 import os
+import string
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
@@ -101,6 +110,8 @@ class Student(nn.Module):
             self.projection = projection if projection is not None else nn.Linear(hidden, config.dim, bias=False)
         else:
             self.projection = None
+        # Start in the encoder's mode (from_pretrained gives eval), so encode() restores the same mode.
+        self.train(encoder.training)
 
     # ------------------------------------------------------------------ loading and saving
 
@@ -185,28 +196,62 @@ class Student(nn.Module):
         return ids
 
     def pad(self, ids: Sequence[list[int]], is_query: bool) -> dict[str, torch.Tensor]:
-        """Token ids and attention masks padded to the longest row; ColBERT queries to query_maxlen with [MASK]."""
+        """Token ids and attention masks padded to the longest row; ColBERT queries to query_maxlen with [MASK].
+
+        The [MASK] tokens are attended to only with ``attend_to_mask_tokens`` (ColBERT's default: not);
+        they take part in MaxSim either way (see :meth:`scoring_mask`).
+        """
         cfg = self.config
-        augment = is_query and cfg.kind == "colbert" and cfg.query_augmentation
+        augment = self._augments(is_query)
         batch = self.tokenizer.pad({"input_ids": list(ids)}, padding="max_length" if augment else "longest",
                                    max_length=cfg.query_maxlen if augment else None, return_tensors="pt")
-        if augment and self.tokenizer.mask_token_id is not None:
+        if augment:
             pad = batch["attention_mask"] == 0
             batch["input_ids"] = batch["input_ids"].masked_fill(pad, self.tokenizer.mask_token_id)
-            batch["attention_mask"] = torch.ones_like(batch["attention_mask"])
+            if cfg.attend_to_mask_tokens:
+                batch["attention_mask"] = torch.ones_like(batch["attention_mask"])
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def _augments(self, is_query: bool) -> bool:
+        cfg = self.config
+        return (is_query and cfg.kind == "colbert" and cfg.query_augmentation
+                and self.tokenizer.mask_token_id is not None)
+
+    def punctuation_ids(self) -> set[int]:
+        """ColBERT's skip list: the first token id of each ASCII punctuation character."""
+        if not hasattr(self, "_punctuation_ids"):
+            firsts = (self.tokenizer.encode(c, add_special_tokens=False) for c in string.punctuation)
+            self._punctuation_ids = {ids[0] for ids in firsts if ids}
+        return self._punctuation_ids
+
+    def scoring_mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, is_query: bool) -> torch.Tensor:
+        """Which tokens take part in MaxSim (ColBERT-X), shaped like ``input_ids``.
+
+        Queries: every real token and, with query augmentation, every [MASK] pad. Documents: every real
+        token except punctuation when ``mask_punctuation`` is on.
+        """
+        mask = attention_mask.bool()
+        if is_query:
+            if self._augments(True):
+                mask = mask | (input_ids == self.tokenizer.mask_token_id)
+        elif self.config.mask_punctuation:
+            skip = torch.tensor(sorted(self.punctuation_ids()), dtype=input_ids.dtype, device=input_ids.device)
+            mask = mask & ~torch.isin(input_ids, skip)
+        return mask.to(attention_mask.dtype)
 
     def tokenize(self, texts: Sequence[str], is_query: bool) -> dict[str, torch.Tensor]:
         """Token ids and attention masks; ColBERT queries are padded with [MASK] to query_maxlen."""
         return self.pad(self.token_ids(texts, is_query), is_query)
 
-    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Vectors (n, length, dim) and their mask (n, length); single-vector students give length 1."""
+    def embed(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, is_query: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vectors (n, length, dim) and the mask of those that score (n, length); single-vector: length 1."""
         states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.to(states.dtype)
         if self.projection is not None:
             vectors = F.normalize(self.projection(states), dim=-1)  # (n, length, dim)
-            return vectors, attention_mask
+            return vectors, self.scoring_mask(input_ids, attention_mask, is_query)
         pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)  # (n, hidden)
         vectors = F.normalize(pooled, dim=-1)[:, None, :]  # (n, 1, hidden)
         return vectors, torch.ones(vectors.shape[:2], dtype=attention_mask.dtype, device=vectors.device)
@@ -223,8 +268,8 @@ class Student(nn.Module):
         if d_input_ids.shape[0] % nq:
             raise ValueError(f"{d_input_ids.shape[0]} passages cannot be split evenly over {nq} queries.")
         n = d_input_ids.shape[0] // nq
-        q, qm = self.embed(q_input_ids, q_attention_mask)
-        d, dm = self.embed(d_input_ids, d_attention_mask)
+        q, qm = self.embed(q_input_ids, q_attention_mask, is_query=True)
+        d, dm = self.embed(d_input_ids, d_attention_mask, is_query=False)
         all_pairs = maxsim(q, qm, d, dm).view(nq, nq, n)  # (queries, queries, passages)
         idx = torch.arange(nq, device=all_pairs.device)
         return all_pairs[idx, idx]  # (queries, passages)
@@ -244,7 +289,8 @@ class Student(nn.Module):
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             batch = self.pad([ids[i] for i in idx], is_query)
-            vectors, mask = self.embed(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
+            vectors, mask = self.embed(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device),
+                                       is_query)
             for i, kept in zip(idx, _unpadded(vectors, mask)):
                 out[i] = kept
         self.train(was_training)

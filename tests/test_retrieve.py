@@ -14,6 +14,11 @@ def test_split_passages_windows_and_stride():
     assert windows[0].startswith("w0") and windows[-1].endswith("w9")
     assert len(windows) >= 3
     assert split_passages("short", student.tokenizer, 180, 90) == ["short"]
+    # every window that starts inside the text is kept (PLAID-X's passage script): ten one-token
+    # words, windows of 6 every 4 -> starts 0, 4, 8
+    text = "the of and to in a is was for on"
+    assert len(student.tokenizer(text, add_special_tokens=False)["input_ids"]) == 10
+    assert split_passages(text, student.tokenizer, 6, 4) == ["the of and to in a", "in a is was for on", "for on"]
 
 
 def test_maxp_takes_the_best_passage(tmp_path):
