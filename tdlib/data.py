@@ -139,6 +139,24 @@ def _check_text(text: Any, where: str) -> str:
     return text
 
 
+def join_title(title: str | None, text: str) -> str:
+    """The one rule for a document with a title, whichever way it is read: the title, a space, the text.
+
+    PLAID-X's passage script joins them the same way (``title + " " + text``).
+
+    >>> join_title("Rain returns", "After two dry summers ...")
+    'Rain returns After two dry summers ...'
+    >>> join_title("", "No title.")
+    'No title.'
+    """
+    return f"{title} {text}" if title else text
+
+
+def _record_text(obj: Mapping[str, Any], where: str) -> str:
+    """The text of a JSONL document record, its title (if any) first."""
+    return join_title(obj.get("title"), _check_text(obj.get("text"), where))
+
+
 def read_docs(path: str | os.PathLike[str]) -> list[Doc]:
     """Documents from a JSONL file with ``id`` and ``text`` (and optional ``title``)."""
     docs = []
@@ -148,9 +166,7 @@ def read_docs(path: str | os.PathLike[str]) -> list[Doc]:
         if doc_id in seen:
             raise DataError(f"{path}: document id {doc_id!r} appears twice.")
         seen.add(doc_id)
-        text = _check_text(obj["text"], f"{path}, document {doc_id}")
-        title = obj.get("title")
-        docs.append(Doc(doc_id, f"{title}\n{text}" if title else text))
+        docs.append(Doc(doc_id, _record_text(obj, f"{path}, document {doc_id}")))
     return docs
 
 
@@ -385,6 +401,42 @@ def read_run(path: str | os.PathLike[str]) -> Run:
 # ---------------------------------------------------------------- collections through ir_datasets
 
 _EXTRAS: dict[str, dict[str, Path]] = {}
+# The files each name was registered with, so a second registration can be checked against them.
+_REGISTERED: dict[str, dict[str, str | None]] = {}
+
+
+class TitledDoc(NamedTuple):
+    """A document of a registered JSONL collection: ``title`` is "" when the record has none."""
+
+    doc_id: str
+    title: str
+    text: str
+
+
+def _titled_docs(path: Path, lang: str | None, store_name: str):
+    """ir_datasets' JSONL documents, with an optional ``title`` (its reader needs every key present).
+
+    The document store lives under :func:`_cache_dir`, looked up when it is used, not when registered.
+    """
+    from ir_datasets.formats import JsonlDocs
+    from ir_datasets.util import LocalDownload
+
+    class _Docs(JsonlDocs):
+        @property
+        def _docstore_path(self) -> str:
+            return str(_cache_dir() / "docstores" / store_name)
+
+        @_docstore_path.setter
+        def _docstore_path(self, value: str) -> None:  # JsonlDocs.__init__ sets it; the property decides
+            pass
+
+        def _iter(self):
+            with _open_text(path) as f:
+                for line in f:
+                    obj = json.loads(line)
+                    yield TitledDoc(str(obj["id"]), obj.get("title") or "", obj.get("text"))
+
+    return _Docs(LocalDownload(path), doc_cls=TitledDoc, lang=lang)
 
 
 def _cache_dir() -> Path:
@@ -401,23 +453,33 @@ def register_collection(
 ) -> str:
     """Register local files with ir_datasets under ``name`` and return the name.
 
-    Documents are JSONL (``id``, ``text``), queries TSV or JSONL topics (``id``, ``title``,
-    ``description``), qrels TREC. ``candidates`` (tdist line format) is remembered for training.
-    Registering the same name again with the same files is a no-op.
+    Documents are JSONL (``id``, ``text``, optional ``title``, which is put before the text),
+    queries TSV or JSONL topics (``id``, ``title``, ``description``), qrels TREC. ``candidates`` (tdist
+    line format) is remembered for training. Registering the same name again with the same files is a
+    no-op; with other files, or a name ir_datasets already has, it is refused. Nothing is read here.
     """
     import ir_datasets
     from ir_datasets.datasets.base import Dataset
-    from ir_datasets.formats import JsonlDocs, JsonlQueries, TrecQrels, TsvQueries
+    from ir_datasets.formats import JsonlQueries, TrecQrels, TsvQueries
     from ir_datasets.util import LocalDownload
 
+    files = {what: (str(Path(f).resolve()) if f is not None else None)
+             for what, f in (("docs", docs), ("queries", queries), ("qrels", qrels), ("candidates", candidates))}
+    if name in _REGISTERED:
+        if _REGISTERED[name] == files:
+            return name
+        had = ", ".join(f"{k}={v}" for k, v in _REGISTERED[name].items() if v)
+        new = ", ".join(f"{k}={v}" for k, v in files.items() if v)
+        raise DataError(f"the collection {name!r} is already registered with other files ({had}); "
+                        f"register these ({new}) under another name.")
     if name in ir_datasets.registry._registered:  # noqa: SLF001 (no public membership test)
-        return name
+        raise DataError(f"{name!r} is already an ir_datasets id; register local files under another name.")
     parts: list[Any] = []
     if docs is not None:
         d = _require_file(docs, "documents")
-        store = _cache_dir() / "docstores" / (name.replace("/", "__") + f"-{d.stat().st_size}.pklz4")
-        parts.append(JsonlDocs(LocalDownload(d), mapping={"doc_id": "id", "text": "text"}, lang=lang,
-                               docstore_path=str(store)))
+        # "t" = records carry a title: a store built by an older tdlib (no title field) is not reused.
+        store = name.replace("/", "__") + f"-{d.stat().st_size}-t.pklz4"
+        parts.append(_titled_docs(d, lang, store))
     if queries is not None:
         q = _require_file(queries, "queries")
         if q.suffix == ".jsonl":
@@ -429,14 +491,20 @@ def register_collection(
     if qrels is not None:
         parts.append(TrecQrels(LocalDownload(_require_file(qrels, "qrels")), {0: "not relevant", 1: "relevant",
                                                                              2: "highly relevant", 3: "perfect"}))
+    extras = {"candidates": _require_file(candidates, "candidates")} if candidates is not None else None
     ir_datasets.registry.register(name, Dataset(*parts))
-    if candidates is not None:
-        _EXTRAS[name] = {"candidates": _require_file(candidates, "candidates")}
+    _REGISTERED[name] = files
+    if extras:
+        _EXTRAS[name] = extras
     return name
 
 
 def register_mini() -> list[str]:
-    """Register the embedded mini collection: ``tdlib-mini/{en,zh,fa,ru}/{train,test}``."""
+    """Register the embedded mini collection: ``tdlib-mini/{en,zh,fa,ru}/{train,test}``.
+
+    Importing this module does it, so a plain ``ir_datasets.load("tdlib-mini/zh/test")`` works after
+    ``import tdlib.data``; calling it again is a no-op.
+    """
     names = []
     for lang in MINI_LANGS:
         names.append(register_collection(
@@ -479,9 +547,8 @@ def source_fingerprint(source: str) -> Any:
 
 
 def doc_text(doc: Any) -> str:
-    title = getattr(doc, "title", "") or ""
-    text = getattr(doc, "text", "") or ""
-    return f"{title}\n{text}".strip() if title else text
+    """The text of an ir_datasets document record, its title (if any) first (:func:`join_title`)."""
+    return join_title(getattr(doc, "title", "") or "", getattr(doc, "text", "") or "")
 
 
 def iter_docs(source: str) -> Iterator[Doc]:
@@ -604,7 +671,7 @@ class Texts(Mapping[str, str]):
             for pid in pids:
                 if pid in self._store.offsets:
                     row = json.loads(self._store.line(pid))
-                    out[pid] = _check_text(row.get("text"), f"{self.source}, document {pid}")
+                    out[pid] = _record_text(row, f"{self.source}, document {pid}")
             return out
         return {pid: doc_text(d) for pid, d in self._store.get_many(list(pids)).items()}
 
@@ -750,5 +817,9 @@ __all__ = [
     "iter_jsonl", "write_jsonl", "read_docs", "write_docs", "read_queries", "write_queries",
     "read_qrels", "write_qrels", "iter_tdist", "read_tdist", "TdistIndex", "write_tdist", "format_tdist_line",
     "read_run", "write_run", "local_file", "register_collection", "register_mini", "iter_docs", "load_docs", "load_subcollection", "load_queries",
-    "load_qrels", "load_candidates", "load_training", "source_fingerprint", "doc_text",
+    "load_qrels", "load_candidates", "load_training", "source_fingerprint", "doc_text", "join_title", "TitledDoc",
 ]
+
+# The embedded collection is there for ir_datasets.load as soon as tdlib.data is imported (cheap: the
+# files are checked to exist, none is read).
+register_mini()

@@ -141,3 +141,38 @@ def test_tdist_index_reads_lazily_what_read_tdist_reads(tmp_path, name):
     (tmp_path / "bad.jsonl").write_text('["q1", [["p1", 1.0]]]\nnot a line\n')
     with pytest.raises(DataError, match=r"bad\.jsonl, line 2"):
         data.TdistIndex(tmp_path / "bad.jsonl")
+
+
+def test_a_title_is_read_the_same_way_by_every_reader(tmp_path):
+    # one file, four ways in: by path, as a registered collection, and through Texts on each
+    rows = [{"id": "n1", "title": "Rain returns", "text": "After two dry summers, rain."},
+            {"id": "n2", "text": "No title here."}]
+    path = data.write_jsonl(tmp_path / "news.jsonl", rows)
+    expected = {"n1": "Rain returns After two dry summers, rain.", "n2": "No title here."}
+    name = data.register_collection(f"test-titles-{abs(hash(str(tmp_path)))}", docs=path)
+    assert {d.doc_id: d.text for d in data.read_docs(path)} == expected
+    assert {d.doc_id: d.text for d in data.load_docs(str(path))} == expected
+    assert {d.doc_id: d.text for d in data.load_docs(name)} == expected
+    assert data.Texts(str(path), lambda: expected).get_many(["n1", "n2"]) == expected
+    assert data.Texts(name, lambda: expected).get_many(["n1", "n2"]) == expected
+
+
+def test_registering_a_name_again_with_other_files_is_refused(tmp_path, tiny):
+    name = f"test-again-{abs(hash(str(tmp_path)))}"
+    data.register_collection(name, docs=tiny / "docs.ru.jsonl", qrels=tiny / "qrels.txt")
+    assert data.register_collection(name, docs=tiny / "docs.ru.jsonl", qrels=tiny / "qrels.txt") == name
+    with pytest.raises(DataError, match=r"already registered with other files \(docs=.*docs\.ru\.jsonl.*"
+                                        r"register these \(docs=.*docs\.fa\.jsonl"):
+        data.register_collection(name, docs=tiny / "docs.fa.jsonl", qrels=tiny / "qrels.txt")
+    with pytest.raises(DataError, match="already an ir_datasets id"):
+        data.register_collection("msmarco-passage/train", docs=tiny / "docs.ru.jsonl")
+
+
+def test_importing_tdlib_data_registers_the_mini_collection_for_plain_ir_datasets():
+    import subprocess
+    import sys
+
+    code = ("import ir_datasets, tdlib.data; ds = ir_datasets.load('tdlib-mini/zh/test'); "
+            "print(sum(1 for _ in ds.queries_iter()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(out.stdout.strip()) > 0
