@@ -83,7 +83,9 @@ class Stage:
     >>> s = Stage(d, "demo", {"n": 1})
     >>> s.is_complete()
     False
-    >>> s.begin(); s.finish({"rows": 3}); Stage(d, "demo", {"n": 1}).is_complete()
+    >>> s.begin()  # True would mean: partial outputs of this config may be resumed
+    False
+    >>> s.finish({"rows": 3}); Stage(d, "demo", {"n": 1}).is_complete()
     True
     >>> Stage(d, "demo", {"n": 2}).is_complete()
     False

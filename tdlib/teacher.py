@@ -11,8 +11,9 @@ with the translated passage. Teachers:
 - ``bi-encoder``: a sentence-transformers model; the cosine of query and passage;
 - ``precomputed``: scores read from a file in the ``hltcoe/tdist-msmarco-scores`` line format.
 
-What this leaves out: sharding over several GPUs and machines (``--shard``), and the ColBERTv2 first
-stage that chose the 50 candidates (candidates are an input).
+Scoring is resumable and can be sharded over processes (``shard=(i, n)``, ``--shard I/N``): the last
+shard to finish merges them. What this leaves out: the ColBERTv2 first stage that chose the 50
+candidates (candidates are an input).
 """
 from __future__ import annotations
 
@@ -123,23 +124,37 @@ class MonoT5Teacher:
 
 
 class BiEncoderTeacher:
+    """Cosine of a sentence-transformers model's query and passage vectors.
+
+    Each distinct text is encoded once per teacher (a passage listed by many queries is not encoded
+    again), in a cache of at most ``CACHE_TEXTS`` vectors, emptied when full.
+    """
+
+    CACHE_TEXTS = 250_000
+
     def __init__(self, cfg: TeacherConfig):
         from sentence_transformers import SentenceTransformer
 
         self.cfg = cfg
         self.model = hub.load(SentenceTransformer, cfg.model, "bi-encoder teacher", device=_device())
+        self._vectors: dict[tuple[str, str], np.ndarray] = {}
+        self.encoded = 0  # texts encoded so far (the cache's misses)
+
+    def _encode(self, texts: Sequence[str], role: str) -> np.ndarray:
+        new = sorted({t for t in texts if (role, t) not in self._vectors})
+        if len(self._vectors) + len(new) > self.CACHE_TEXTS:
+            self._vectors.clear()
+            new = sorted(set(texts))
+        if new:
+            vecs = self.model.encode(new, batch_size=self.cfg.batch_size, normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=False)
+            self._vectors.update({(role, t): v for t, v in zip(new, vecs)})
+            self.encoded += len(new)
+        return np.stack([self._vectors[(role, t)] for t in texts])
 
     def score(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
-        uq = sorted({q.text for q in queries})
-        up = sorted({p.text for p in passages})
-        eq = self.model.encode(uq, batch_size=self.cfg.batch_size, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=False)
-        ep = self.model.encode(up, batch_size=self.cfg.batch_size, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=False)
-        qi = {t: i for i, t in enumerate(uq)}
-        pi = {t: i for i, t in enumerate(up)}
-        a = eq[[qi[q.text] for q in queries]]
-        b = ep[[pi[p.text] for p in passages]]
+        a = self._encode([q.text for q in queries], "query")  # (pairs, dim)
+        b = self._encode([p.text for p in passages], "passage")  # (pairs, dim)
         return (a * b).sum(axis=1).astype(np.float32)
 
 

@@ -5,7 +5,8 @@ with Sockeye 2). This module translates with any Marian or NLLB style model: pas
 sentences, sentences are translated in length-sorted batches, and rejoined; ids are kept. The stage
 writes ``passages.jsonl`` record by record to a partial file, so an interrupted run resumes.
 
-What this leaves out: document-level MT, and sharding over several GPUs.
+Translation can be sharded over processes (``shard=(i, n)``, ``--shard I/N``), as teacher scoring is.
+What this leaves out: document-level MT.
 """
 from __future__ import annotations
 
