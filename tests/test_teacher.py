@@ -118,3 +118,25 @@ def test_cross_encoder_scores_match_predict_and_ignore_batching():
     assert np.allclose(scores, expected, atol=1e-5)
     t.direct = False  # the predict path (other cross-encoder layouts) gives the same scores
     assert np.allclose(t.score(qs, ps), scores, atol=1e-5)
+
+
+def test_bi_encoder_teacher_encodes_each_distinct_text_once(smoke_cfg, tmp_path):
+    from dataclasses import replace
+
+    from tdlib import pipeline
+
+    cfg = replace(smoke_cfg, teacher=TeacherConfig(kind="bi-encoder", model="smoke:bi-encoder", batch_size=4))
+    training = pipeline.training_set(cfg)
+    t = teacher.load_teacher(cfg.teacher)
+    fresh = teacher.load_teacher(cfg.teacher)
+    teacher.score_candidates(cfg, training, tmp_path / "teacher", teacher=t, progress=False)
+    distinct = len(set(training.queries.values())) + len({training.passages[p] if cfg.teacher.setting != "eng-eng"
+                                                          else training.english[p]
+                                                          for ps in training.candidates.values() for p in ps})
+    assert t.encoded == distinct
+    # the cache changes nothing: a fresh teacher scoring pair by pair gives the same scores
+    qid = next(iter(training.candidates))
+    pid = training.candidates[qid][0]
+    one = fresh.score([Query(qid, training.queries[qid])], [Doc(pid, training.english[pid])])
+    line = next(data.iter_tdist(tmp_path / "teacher" / "scores.jsonl"))
+    assert line[0] == qid and dict(line[1])[pid] == pytest.approx(float(one[0]), abs=1e-5)
