@@ -1,14 +1,39 @@
-"""Choosing the profile the book is built in: ``cpu`` when its real models can be had, else ``smoke``.
+"""Choosing how the book is built here: the best real model for each role that can be had, else ``smoke``.
 
-``python -m tdlib.bookprofile`` prints the chosen profile on stdout and the reason on stderr; every
-executed chapter shows both (see :func:`banner`). ``TDLIB_PROFILE`` forces a profile.
+The ``cpu`` profile names a model for each role: the student (``intfloat/multilingual-e5-small``), the
+teacher (the cross-encoder ``cross-encoder/ms-marco-MiniLM-L-6-v2``) and the translator (NLLB). Role
+by role, :func:`choose` takes the profile's model when it is cached or downloadable, else a real
+stand-in that is: the English bi-encoder ``sentence-transformers/all-MiniLM-L6-v2`` as teacher (its
+cosines, with the cosine temperature), and the collection's own human translations in place of
+machine translation (the chapters that translate say they could not). Only when no real student can be
+had does the book run in ``smoke`` (tiny random models).
+
+``python -m tdlib.bookprofile --shell`` prints ``export`` lines for ``TDLIB_PROFILE``, ``TDLIB_SET``
+(the stand-ins' overrides, read by :func:`tdlib.config.load_config`) and ``TDLIB_PROFILE_REASON``;
+every executed chapter shows which model played which role, and why (:func:`banner`).
+``TDLIB_PROFILE`` set by hand forces a profile (with ``TDLIB_SET`` if given).
 """
 from __future__ import annotations
 
 import os
+import shlex
 import sys
+from dataclasses import dataclass, field
 
 from tdlib.config import load_config
+
+# Real models that can stand in for the cpu profile's, role by role (see the module docstring).
+STAND_IN_TEACHER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The profile, the overrides that put stand-ins in place, and one line per role."""
+
+    profile: str
+    overrides: tuple[str, ...] = ()
+    roles: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
 
 
 def model_available(model_id: str) -> bool:
@@ -28,25 +53,55 @@ def model_available(model_id: str) -> bool:
         return False
 
 
-def choose() -> tuple[str, str]:
-    """(profile, reason) for building the book on this machine."""
+def _forced() -> Choice | None:
     forced = os.environ.get("TDLIB_PROFILE")
+    if not forced:
+        return None
+    sets = tuple(os.environ.get("TDLIB_SET", "").split())
+    return Choice(forced, sets, {}, os.environ.get("TDLIB_PROFILE_REASON", "chosen by TDLIB_PROFILE"))
+
+
+def choose() -> Choice:
+    """What to build the book with on this machine (``TDLIB_PROFILE`` forces a profile)."""
+    forced = _forced()
     if forced:
-        return forced, os.environ.get("TDLIB_PROFILE_REASON", "chosen by TDLIB_PROFILE")
+        return forced
     cfg = load_config("cpu")
-    needed = [cfg.student.model, cfg.teacher.model, cfg.translate.model]
-    missing = [m for m in needed if not model_available(m)]
-    if missing:
-        return "smoke", (f"the cpu profile's model {missing[0]} is neither cached nor downloadable here, "
-                         "so the chapters ran with the tiny smoke models")
-    return "cpu", "the cpu profile's models are available"
+    if not model_available(cfg.student.model):
+        return Choice("smoke", (), {}, f"the cpu profile's student {cfg.student.model} is neither cached nor "
+                                       "downloadable here, so the chapters ran with the tiny smoke models")
+    overrides: list[str] = []
+    roles = {"student": f"{cfg.student.model} (the cpu profile's)"}
+    if model_available(cfg.teacher.model):
+        roles["teacher"] = f"{cfg.teacher.model} (the cpu profile's {cfg.teacher.kind})"
+    elif model_available(STAND_IN_TEACHER):
+        overrides += ["teacher.kind=bi-encoder", f"teacher.model={STAND_IN_TEACHER}"]
+        roles["teacher"] = (f"{STAND_IN_TEACHER}, an English bi-encoder, in place of the {cfg.teacher.kind} "
+                            f"{cfg.teacher.model}, which cannot be had here")
+    else:
+        return Choice("smoke", (), {}, f"neither the cpu profile's teacher {cfg.teacher.model} nor the stand-in "
+                                       f"{STAND_IN_TEACHER} can be had here, so the chapters ran with the tiny "
+                                       "smoke models")
+    if model_available(cfg.translate.model):
+        roles["translator"] = f"{cfg.translate.model} (the cpu profile's)"
+    else:
+        roles["translator"] = (f"none: the collection's human translations are used, as {cfg.translate.model} "
+                               "cannot be had here")
+    reason = "; ".join(f"{role}: {text}" for role, text in roles.items())
+    return Choice("cpu", tuple(overrides), roles, reason)
+
+
+def translator_available(choice: Choice | None = None) -> bool:
+    """Whether the chosen build has a real (or smoke) translation model to run."""
+    choice = choice or choose()
+    return choice.profile == "smoke" or not choice.roles.get("translator", "").startswith("none")
 
 
 def banner(profile: str | None = None) -> str:
-    """One line for the top of an executed chapter: which profile ran, and why."""
-    chosen, reason = choose()
-    profile = profile or chosen
-    return f"Executed with the `{profile}` profile: {reason}."
+    """One line for the top of an executed chapter: which profile ran, which model played which role, why."""
+    chosen = choose()
+    profile = profile or chosen.profile
+    return f"Executed with the `{profile}` profile: {chosen.reason}."
 
 
 def show(profile: str | None = None) -> None:
@@ -61,14 +116,14 @@ def show(profile: str | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import shlex
-
-    profile, reason = choose()
+    choice = choose()
     if "--shell" in (argv if argv is not None else sys.argv[1:]):
-        print(f"export TDLIB_PROFILE={shlex.quote(profile)} TDLIB_PROFILE_REASON={shlex.quote(reason)}")
+        print(f"export TDLIB_PROFILE={shlex.quote(choice.profile)} "
+              f"TDLIB_SET={shlex.quote(' '.join(choice.overrides))} "
+              f"TDLIB_PROFILE_REASON={shlex.quote(choice.reason)}")
         return 0
-    print(profile)
-    print(f"profile {profile}: {reason}", file=sys.stderr)
+    print(choice.profile, *choice.overrides)
+    print(f"profile {choice.profile}: {choice.reason}", file=sys.stderr)
     return 0
 
 
