@@ -1,0 +1,235 @@
+"""Record the book's reference results: chapters 3-6 run once with real models, written as small files.
+
+    HF_HUB_OFFLINE=1 python3 scripts/record_reference.py            # about an hour on 2 CPU cores
+    python3 scripts/record_reference.py --only baseline td-s1       # some runs (the rest are kept)
+
+It needs the real models (``../shared/offline-models/populate``, or a network): the configuration is
+the one the book's build chooses here (:mod:`tdlib.bookprofile`): the ``cpu`` profile with a real
+stand-in where one of its models cannot be had. Every run goes through the library's own stages under
+``runs/reference/`` (reused when they are complete, so an interrupted recording resumes); the compact
+results go to ``tdlib/data/reference/`` (shipped with the package, read by ``tdlib.reference``):
+
+- ``manifest.json``: the command, commit, models, machine, date, wall time, and the configuration;
+- ``teacher_scores.jsonl.gz``: the teacher's scores of every training candidate (chapter 3);
+- ``entropies.json``: normalised entropy of the teacher's and student's softmax over the training
+  groups, at the temperatures in use and at 1, before and after training (chapters 3-4);
+- ``train_logs.json``: the loss curve of every training run (chapter 4);
+- ``metrics.csv`` and ``per_query.csv``: nDCG@20, MAP, R@100, ... of every run, overall and per query
+  (chapters 5-6);
+- ``comparisons.csv``: paired t-tests of the runs that chapter 6 compares.
+
+No model weights are written there.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tdlib import bookprofile, pipeline  # noqa: E402
+from tdlib.config import Config, default_temperatures, load_config  # noqa: E402
+from tdlib.data import TdistIndex, load_qrels, read_run  # noqa: E402
+from tdlib.evaluate import evaluate  # noqa: E402
+
+LANG = "zh"
+SEEDS = (1, 2)
+ENTROPY_GROUPS = 128
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    label: str
+    overrides: tuple[str, ...] = ()
+    seed: int = SEEDS[0]
+
+
+def experiments() -> list[Experiment]:
+    """Translate-Distill and Translate-Train with every seed, then chapter 6's variants of TD (first seed)."""
+    out = []
+    for s in SEEDS:
+        out.append(Experiment(f"td-s{s}", "Translate-Distill", (), s))
+        out.append(Experiment(f"tt-s{s}", "Translate-Train", ("train.method=translate-train",), s))
+    out += [  # in order of what the chapters need most, so a partial recording is useful
+        Experiment("td-frozen", "TD, word embeddings frozen", ("train.freeze_embeddings=true",)),
+        Experiment("td-teacher-t1", "TD, teacher temperature 1 (a nearly flat teacher)",
+                   ("train.teacher_temperature=1.0",)),
+        Experiment("td-eng-x", "TD, teacher reads the translated passage (eng-x)", ("teacher.setting=eng-x",)),
+        Experiment("td-n3", "TD, n = 3 passages per query", ("train.n_passages=3",)),
+        Experiment("td-top", "TD, the teacher's top n instead of a random n", ("train.sampling=top",)),
+    ]
+    return out
+
+
+# chapter 6's paired comparisons: (b, a): is b better than a?
+COMPARISONS = [("td-s1", "tt-s1"), ("td-s2", "tt-s2"), ("td-s1", "baseline"), ("tt-s1", "baseline"),
+               ("td-top", "td-s1"), ("td-n3", "td-s1"), ("td-eng-x", "td-s1"), ("td-teacher-t1", "td-s1"),
+               ("td-frozen", "td-s1")]
+
+
+def base_config(choice: bookprofile.Choice, extra: tuple[str, ...] = (), seed: int = SEEDS[0]) -> Config:
+    return load_config(choice.profile, overrides=[*choice.overrides, f"lang={LANG}", f"seed={seed}", *extra])
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def entropies(cfg: Config, scores_file: Path, student_name: str) -> dict[str, list[float]]:
+    from dataclasses import replace
+
+    from tdlib.student import Student
+    from tdlib.train import softmax_entropies
+
+    training = pipeline.training_set(cfg)
+    student = Student.from_pretrained(student_name, cfg.student, seed=cfg.seed)
+    scores = TdistIndex(scores_file)
+    t_student, t_teacher = default_temperatures(cfg)
+    at_one = replace(cfg, train=replace(cfg.train, student_temperature=1.0, teacher_temperature=1.0))
+    here = softmax_entropies(cfg, training, scores, student, groups=ENTROPY_GROUPS)
+    one = softmax_entropies(at_one, training, scores, student, groups=ENTROPY_GROUPS)
+    return {f"teacher@{t_teacher:g}": here["teacher"], f"student@{t_student:g}": here["student"],
+            "teacher@1": one["teacher"], "student@1": one["student"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(ROOT / "runs" / "reference"), help="stage directories")
+    parser.add_argument("--book", default=str(ROOT / "tdlib" / "data" / "reference"), help="where the results go")
+    parser.add_argument("--only", nargs="*", help="run only these experiments (baseline, td-s1, ...)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    t_start = time.perf_counter()
+    choice = bookprofile.choose()
+    if choice.profile == "smoke":
+        print(f"record_reference: {choice.reason}; the reference results need real models.", file=sys.stderr)
+        return 2
+    out, book = Path(args.out), Path(args.book)
+    book.mkdir(parents=True, exist_ok=True)
+    cfg = base_config(choice)
+    qrels = load_qrels(cfg.fill(cfg.data.test))
+    wanted = set(args.only or [])
+    seconds: dict[str, float] = json.loads((book / "seconds.json").read_text()) if (book / "seconds.json").is_file() else {}
+
+    def timed(name, fn, *a, **k):
+        t0 = time.perf_counter()
+        value = fn(*a, **k)
+        seconds[name] = round(time.perf_counter() - t0, 1)
+        (book / "seconds.json").write_text(json.dumps(seconds, indent=1) + "\n")
+        print(f"[reference] {name}: {seconds[name]} s", flush=True)
+        return value
+
+    # Chapter 3: the teacher scores every candidate once; every TD run reads these scores.
+    scores = timed("teacher", pipeline.score, cfg, out / "teacher-eng-eng", progress=False)
+    with open(scores, "rb") as src, open(book / "teacher_scores.jsonl.gz", "wb") as raw, \
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as dst:  # mtime=0: the same bytes every time
+        shutil.copyfileobj(src, dst)
+    runs: dict[str, Path] = {}
+    labels = {"baseline": "multilingual-e5-small, not fine-tuned"}
+    if not wanted or "baseline" in wanted:
+        timed("baseline", pipeline.baseline, cfg, out / "baseline", progress=False)
+    runs["baseline"] = out / "baseline" / "baseline-search" / "run.trec"
+    logs: dict[str, list[dict]] = {}
+    students: dict[str, str] = {}
+    for exp in experiments():
+        labels[exp.name] = exp.label
+        ecfg = base_config(choice, exp.overrides, exp.seed)
+        directory = out / exp.name
+        if wanted and exp.name not in wanted:
+            if (directory / "search" / "run.trec").is_file():
+                runs[exp.name] = directory / "search" / "run.trec"
+            continue
+        extra = {}
+        if ecfg.train.method == "distill":
+            if ecfg.teacher.setting == cfg.teacher.setting:
+                extra["scores"] = str(scores)
+            else:  # another teacher setting: its own scoring stage
+                extra["scores"] = str(timed(f"teacher-{ecfg.teacher.setting}", pipeline.score, ecfg,
+                                            out / f"teacher-{ecfg.teacher.setting}", progress=False))
+        timed(f"train {exp.name}", pipeline.train, ecfg, directory, progress=False, **extra)
+        run = timed(f"search {exp.name}", pipeline.search, ecfg, directory, progress=False)
+        runs[exp.name] = Path(run)
+    for name in [e.name for e in experiments()]:
+        log = out / name / "train" / "train_log.jsonl"
+        if log.is_file():
+            logs[name] = [json.loads(line) for line in log.read_text().splitlines() if line]
+            students[name] = str(out / name / "train" / "student")
+
+    # Chapters 3-4: the softmax's entropy over the training groups, before and after training.
+    ent = {"before training": timed("entropies", entropies, cfg, scores, cfg.student.model)}
+    if "td-s1" in students:
+        ent["after Translate-Distill (td-s1)"] = entropies(cfg, scores, students["td-s1"])
+    (book / "entropies.json").write_text(json.dumps(ent) + "\n")
+    (book / "train_logs.json").write_text(json.dumps(
+        {k: [{"step": e["step"], "loss": round(e["loss"], 5)} for e in v if "loss" in e] for k, v in logs.items()}) + "\n")
+
+    # Chapters 5-6: metrics overall and per query, and chapter 6's paired tests.
+    import pandas as pd
+    from scipy import stats
+
+    measures = list(cfg.evaluate.measures)
+    rows, per_query = [], []
+    results = {}
+    for name, run in runs.items():
+        result = evaluate(read_run(run), qrels, measures)
+        results[name] = result
+        exp = next((e for e in experiments() if e.name == name), None)
+        rows.append({"run": name, "label": labels[name], "seed": exp.seed if exp else "", **result.aggregate})
+        table = result.per_query.reset_index()
+        table.insert(0, "run", name)
+        per_query.append(table)
+    pd.DataFrame(rows).to_csv(book / "metrics.csv", index=False)
+    pd.concat(per_query).round(5).to_csv(book / "per_query.csv", index=False)
+    comps = []
+    for b, a in COMPARISONS:
+        if a not in results or b not in results:
+            continue
+        for measure in ("nDCG@20", "AP", "R@100"):
+            x, y = results[b].per_query[measure], results[a].per_query[measure]
+            diff = x - y
+            t, p = stats.ttest_rel(x, y) if float(diff.std()) > 0 else (0.0, 1.0)
+            comps.append({"b": b, "a": a, "measure": measure, "b_mean": round(float(x.mean()), 4),
+                          "a_mean": round(float(y.mean()), 4), "delta": round(float(diff.mean()), 4),
+                          "t": round(float(t), 3), "p": round(float(p), 4), "queries": len(diff),
+                          "b_better": int((diff > 0).sum()), "a_better": int((diff < 0).sum())})
+    pd.DataFrame(comps).to_csv(book / "comparisons.csv", index=False)
+
+    import torch
+
+    manifest = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+                   f"{'GPU ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}",
+        "python": platform.python_version(), "torch": torch.__version__,
+        "profile": choice.profile, "overrides": list(choice.overrides), "roles": choice.roles,
+        "lang": LANG, "seeds": list(SEEDS),
+        "experiments": {e.name: {"label": e.label, "overrides": list(e.overrides), "seed": e.seed}
+                        for e in experiments()},
+        "wall_seconds_this_invocation": round(time.perf_counter() - t_start, 1),
+        "seconds": seconds,
+        "config": cfg.to_dict(),
+    }
+    (book / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"[reference] wrote {book} in {manifest['wall_seconds_this_invocation']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

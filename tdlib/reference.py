@@ -1,0 +1,97 @@
+"""The book's reference results: one recorded run of chapters 3-6 with real models, read by the chapters.
+
+``scripts/record_reference.py`` writes them (small JSON, CSV and gzipped JSONL files, no weights) into
+``tdlib/data/reference/`` with a ``manifest.json`` saying how they were made; they ship with the
+package, so a chapter shows what the method does with real models even when it runs in ``smoke`` or in
+Colab. Every table or figure a chapter draws from here carries :func:`caption`.
+
+What this leaves out: recording itself (the script does that) and any result of the ``paper`` profile.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from tdlib.errors import DataError
+
+REFERENCE_DIR = Path(__file__).parent / "data" / "reference"
+FILES = ("manifest.json", "teacher_scores.jsonl.gz", "entropies.json", "train_logs.json", "metrics.csv",
+         "per_query.csv", "comparisons.csv")
+
+
+def available(directory: Path = REFERENCE_DIR) -> bool:
+    """True when every reference file is there."""
+    return all((directory / f).is_file() for f in FILES)
+
+
+def _path(name: str, directory: Path = REFERENCE_DIR) -> Path:
+    p = directory / name
+    if not p.is_file():
+        raise DataError(f"the reference result {p} is missing; run scripts/record_reference.py with the real "
+                        "models to record it.")
+    return p
+
+
+@lru_cache(maxsize=None)
+def manifest(directory: Path = REFERENCE_DIR) -> dict[str, Any]:
+    return json.loads(_path("manifest.json", directory).read_text(encoding="utf-8"))
+
+
+def caption(directory: Path = REFERENCE_DIR) -> str:
+    """"Reference run with real models, recorded on ... with ...": the label of every reference result."""
+    m = manifest(directory)
+    roles = "; ".join(f"{k}: {v}" for k, v in m["roles"].items())
+    return (f"Reference run with real models, recorded on {m['date']} on {m['machine']} "
+            f"(commit {m['commit'][:8]}, `{m['profile']}` profile, {m['lang']}, seeds "
+            f"{', '.join(map(str, m['seeds']))}). {roles}.")
+
+
+def show(what: str, directory: Path = REFERENCE_DIR) -> None:
+    """A highlighted note in a notebook: what follows is the reference run, not this page's live run."""
+    text = f"**{what}** {caption(directory)}"
+    try:
+        from IPython.display import Markdown, display
+
+        display(Markdown(f"> {text}"))
+    except ImportError:
+        print(text)
+
+
+def entropies(directory: Path = REFERENCE_DIR) -> dict[str, dict[str, list[float]]]:
+    """{"before training" | "after ...": {"teacher@T" | "student@T": [entropy / log n per group]}}."""
+    return json.loads(_path("entropies.json", directory).read_text(encoding="utf-8"))
+
+
+def train_logs(directory: Path = REFERENCE_DIR) -> dict[str, list[dict[str, float]]]:
+    """{run: [{"step", "loss"}, ...]} for every training run."""
+    return json.loads(_path("train_logs.json", directory).read_text(encoding="utf-8"))
+
+
+def teacher_scores(directory: Path = REFERENCE_DIR) -> dict[str, dict[str, float]]:
+    """{query id: {passage id: the teacher's score}} for every training candidate."""
+    with gzip.open(_path("teacher_scores.jsonl.gz", directory), "rt", encoding="utf-8") as f:
+        return {qid: dict(pairs) for qid, pairs in (json.loads(line) for line in f)}
+
+
+def metrics(directory: Path = REFERENCE_DIR):
+    """One row per run: run, label, seed and the measures (a pandas DataFrame)."""
+    import pandas as pd
+
+    return pd.read_csv(_path("metrics.csv", directory))
+
+
+def per_query(directory: Path = REFERENCE_DIR):
+    """One row per (run, query): the measures of every judged test query."""
+    import pandas as pd
+
+    return pd.read_csv(_path("per_query.csv", directory), dtype={"query_id": str})
+
+
+def comparisons(directory: Path = REFERENCE_DIR):
+    """Paired t-tests: is run ``b`` better than run ``a`` on ``measure``; delta, t, p, wins."""
+    import pandas as pd
+
+    return pd.read_csv(_path("comparisons.csv", directory))
