@@ -150,18 +150,23 @@ class Student(nn.Module):
         return cls(encoder, tokenizer, config, projection)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save as a folder: the encoder and tokenizer (Hugging Face layout), projection, settings."""
+        """Save as a folder: the encoder and tokenizer (Hugging Face layout), projection, settings.
+
+        The folder is written beside ``path`` and renamed into place when complete, so a kill never
+        leaves a half-saved student under ``path``.
+        """
         from safetensors.torch import save_file
 
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        self.encoder.save_pretrained(out)
-        self.tokenizer.save_pretrained(out)
-        if self.projection is not None:
-            save_file({"weight": self.projection.weight.detach().cpu().contiguous()}, str(out / PROJECTION_FILE))
-        settings = asdict(replace(self.config, model=""))
-        (out / STUDENT_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-        return out
+        from tdlib.artifacts import atomic_dir
+
+        with atomic_dir(path) as out:
+            self.encoder.save_pretrained(out)
+            self.tokenizer.save_pretrained(out)
+            if self.projection is not None:
+                save_file({"weight": self.projection.weight.detach().cpu().contiguous()}, str(out / PROJECTION_FILE))
+            settings = asdict(replace(self.config, model=""))
+            (out / STUDENT_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        return Path(path)
 
     @property
     def device(self) -> torch.device:

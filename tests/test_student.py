@@ -43,6 +43,25 @@ def test_student_scores_its_own_passages_and_round_trips(kind, tmp_path):
     assert torch.allclose(again(q["input_ids"], q["attention_mask"], d["input_ids"], d["attention_mask"]), scores, atol=1e-5)
 
 
+def test_a_save_that_fails_leaves_the_previous_student_whole(tmp_path, monkeypatch):
+    cfg = StudentConfig(model="smoke:encoder", dim=16, query_maxlen=8, doc_maxlen=16)
+    student = Student.from_pretrained("smoke:encoder", cfg, seed=3)
+    student.save(tmp_path / "s")
+    before = sorted(p.name for p in (tmp_path / "s").iterdir())
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # a kill while the tokenizer is written
+
+    monkeypatch.setattr(student.tokenizer, "save_pretrained", killed)
+    with pytest.raises(KeyboardInterrupt):
+        student.save(tmp_path / "s")
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["s"]  # no half-written folder left beside it
+    with pytest.raises(KeyboardInterrupt):
+        student.save(tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
 def test_colbert_queries_are_padded_with_mask_tokens():
     student = Student.from_pretrained("smoke:encoder", StudentConfig(model="smoke:encoder", query_maxlen=10, dim=8))
     q = student.tokenize(["rain"], is_query=True)
