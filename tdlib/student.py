@@ -12,6 +12,7 @@ released PLAID-X checkpoints are loaded), residual compression and PLAID's candi
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -85,6 +86,33 @@ def _is_plaidx(name: str, path: str) -> bool:
         return False
 
 
+def _load_encoder(path: str) -> nn.Module:
+    """The encoder without its [CLS] pooler, which neither student uses.
+
+    transformers' load report would list a checkpoint's pooler weights as unexpected, on stderr, even
+    with ``--quiet``; it is held back, and only weights the encoder lacks (they would start at random)
+    are reported, in one line.
+    """
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        try:
+            encoder, info = hub.load(AutoModel.from_pretrained, path, "student encoder", add_pooling_layer=False,
+                                     output_loading_info=True)
+        except TypeError:  # an encoder class without a pooler option
+            encoder, info = hub.load(AutoModel.from_pretrained, path, "student encoder", output_loading_info=True)
+    finally:
+        hf_logging.set_verbosity(level)
+    missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith("pooler."))
+    if missing:
+        logging.getLogger(__name__).warning("%s: %d encoder weights are not in the checkpoint (e.g. %s); they "
+                                            "start at random.", path, len(missing), missing[0])
+    return encoder
+
+
 class Student(nn.Module):
     """A Hugging Face encoder turned into a ColBERT-X or single-vector retriever."""
 
@@ -110,7 +138,7 @@ class Student(nn.Module):
 
         A new ColBERT-X projection is initialised from ``seed`` so that runs are repeatable.
         """
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
         path = hub.resolve(name)
         if _is_plaidx(name, path):
@@ -122,10 +150,7 @@ class Student(nn.Module):
             stored = json.loads(saved.read_text(encoding="utf-8"))
             config = StudentConfig(**{**stored, "model": str(path)})
         config = config or StudentConfig(model=name)
-        try:  # the [CLS] pooler is unused; not building it avoids "missing weights" reports
-            encoder = hub.load(AutoModel.from_pretrained, path, "student encoder", add_pooling_layer=False)
-        except TypeError:
-            encoder = hub.load(AutoModel.from_pretrained, path, "student encoder")
+        encoder = _load_encoder(path)
         tokenizer = hub.load(AutoTokenizer.from_pretrained, path, "student tokenizer")
         projection = None
         if config.kind == "colbert":

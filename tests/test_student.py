@@ -62,6 +62,27 @@ def test_a_save_that_fails_leaves_the_previous_student_whole(tmp_path, monkeypat
     assert not (tmp_path / "new").exists()
 
 
+def test_loading_the_encoder_prints_no_pooler_report(capfd, caplog, tmp_path):
+    """transformers reports the unused [CLS] pooler as UNEXPECTED; that is expected and held back."""
+    Student.from_pretrained("smoke:encoder", StudentConfig(model="smoke:encoder", dim=16), seed=0)
+    err = capfd.readouterr().err
+    assert "LOAD REPORT" not in err and "UNEXPECTED" not in err and not caplog.records
+    # weights the checkpoint lacks are still reported, in one line
+    from safetensors.torch import load_file, save_file
+
+    from tdlib import smoke
+
+    folder = tmp_path / "enc"
+    folder.mkdir()
+    for f in smoke.build("encoder").iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    weights = load_file(str(folder / "model.safetensors"))
+    save_file({k: v for k, v in weights.items() if "layer.1." not in k}, str(folder / "model.safetensors"))
+    Student.from_pretrained(str(folder), StudentConfig(model=str(folder), dim=16), seed=0)
+    assert [r.getMessage().count("\n") for r in caplog.records] == [0]
+    assert "encoder weights are not in the checkpoint" in caplog.records[0].getMessage()
+
+
 def test_colbert_queries_are_padded_with_mask_tokens():
     student = Student.from_pretrained("smoke:encoder", StudentConfig(model="smoke:encoder", query_maxlen=10, dim=8))
     q = student.tokenize(["rain"], is_query=True)
