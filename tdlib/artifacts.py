@@ -48,6 +48,33 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; it replaces ``path`` only if the block succeeds.
+
+    A kill while the block runs leaves ``path`` as it was (or absent) and the temporary folder, which
+    the next write to ``path`` removes. One writer per ``path``, as for a stage directory.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if target.exists():
+            old = target.parent / f".{target.name}.{os.getpid()}.old.tmp"
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -131,6 +158,18 @@ class Stage:
         (self.dir / DONE_FILE).unlink(missing_ok=True)
         atomic_write_json(self.dir / STAGE_FILE, self.record)
         return same
+
+    def partial(self, name: str) -> Path:
+        """The file ``name.partial`` that output ``name`` is appended to until complete; call after :meth:`begin`.
+
+        A run stopped after renaming the finished output into place but before writing ``DONE`` left it
+        under its final name: it becomes the partial file again, so the rerun resumes after its last
+        record and renames it once more (instead of redoing it all, or taking it as complete).
+        """
+        final, partial = self.path(name), self.path(name + ".partial")
+        if final.is_file() and not partial.exists():
+            os.replace(final, partial)
+        return partial
 
     def finish(self, summary: Mapping[str, Any] | None = None) -> None:
         atomic_write_json(self.dir / DONE_FILE, dict(summary or {}))

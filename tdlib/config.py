@@ -373,11 +373,17 @@ def load_config(
     if config_file:
         path = Path(config_file)
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist.")
+            raise ConfigError(f"config file {path} "
+                              f"{'is a folder; give the path of a JSON file' if path.is_dir() else 'does not exist'}.")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise ConfigError(f"config file {path} is not valid JSON (line {e.lineno}): {e.msg}.") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8 JSON.") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} holds a JSON {type(data).__name__}; it must hold one object of "
+                              'settings, e.g. {"train": {"lr": 1e-5}}.')
         data.pop("profile", None)
         cfg = _merge(cfg, data, str(path))
     if env_sets:

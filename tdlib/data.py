@@ -19,9 +19,12 @@ format, and ir_datasets' own download machinery (used as is for public ids).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gzip
 import json
+import math
 import os
+import zlib
 from collections import defaultdict
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
@@ -65,10 +68,33 @@ class Topic(NamedTuple):
 # ---------------------------------------------------------------- low-level readers and writers
 
 
-def _open_text(path: Path, mode: str = "rt") -> IO[str]:
-    if path.suffix == ".gz":
-        return gzip.open(path, mode, encoding="utf-8")  # type: ignore[return-value]
-    return open(path, mode, encoding="utf-8", newline="" if "w" in mode or "a" in mode else None)
+_DAMAGED_GZIP = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def _numbered(path: Path) -> contextlib.closing[Iterator[tuple[int, str]]]:
+    """``with _numbered(p) as lines: for lineno, line in lines:``, closing the file if the loop stops early."""
+    return contextlib.closing(_lines(path))
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The numbered lines of a text file (plain or ``.gz``), as ``open`` in text mode gives them.
+
+    Lines are decoded one at a time, so a byte that is not UTF-8 is reported with its own line number;
+    a cut-off or damaged gzip file is reported too, instead of an ``EOFError`` from deep inside gzip.
+    """
+    lineno = 0
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(f"{path}, line {lineno}: byte {raw[e.start]:#04x} is not valid UTF-8; "
+                                    "save the file as UTF-8.") from None
+                yield lineno, line[:-2] + "\n" if line.endswith("\r\n") else line
+    except _DAMAGED_GZIP:
+        raise DataError(f"{path}: the gzip data is cut off or damaged after line {lineno}; download or write "
+                        "the file again.") from None
 
 
 HF_PREFIX = "hf://datasets/"
@@ -98,6 +124,8 @@ def local_file(path: str | os.PathLike[str]) -> Path:
 
 def _require_file(path: str | os.PathLike[str], what: str) -> Path:
     p = local_file(path)
+    if p.is_dir():
+        raise DataError(f"{what} file {p} is a folder; give the path of a file.")
     if not p.is_file():
         raise DataError(f"{what} file {p} does not exist.")
     return p
@@ -106,14 +134,15 @@ def _require_file(path: str | os.PathLike[str], what: str) -> Path:
 def iter_jsonl(path: str | os.PathLike[str], required: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
     """Yield the JSON objects of a JSONL file; a bad line raises ``DataError`` naming file and line."""
     p = _require_file(path, "JSONL")
-    with _open_text(p) as f:
-        for lineno, line in enumerate(f, 1):
+    with _numbered(p) as numbered:
+        for lineno, line in numbered:
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(f"{p}, line {lineno}: not valid JSON ({e.msg}).") from None
+                raise DataError(f"{p}, line {lineno}: not valid JSON ({e.msg}); each line must hold one JSON "
+                                "object.") from None
             if not isinstance(obj, dict):
                 raise DataError(f"{p}, line {lineno}: expected a JSON object, got {type(obj).__name__}.")
             missing = [k for k in required if k not in obj]
@@ -164,7 +193,7 @@ def read_docs(path: str | os.PathLike[str]) -> list[Doc]:
     for i, obj in enumerate(iter_jsonl(path, required=("id", "text")), 1):
         doc_id = str(obj["id"])
         if doc_id in seen:
-            raise DataError(f"{path}: document id {doc_id!r} appears twice.")
+            raise DataError(f"{path}: document id {doc_id!r} appears twice; give each document its own id.")
         seen.add(doc_id)
         docs.append(Doc(doc_id, _record_text(obj, f"{path}, document {doc_id}")))
     return docs
@@ -183,14 +212,15 @@ def read_queries(path: str | os.PathLike[str], field: str = "title") -> list[Que
             text = obj.get(field) or obj.get("text")
             queries.append(Query(str(obj["id"]), _check_text(text, f"{p}, query {obj['id']}")))
         return queries
-    with _open_text(p) as f:
-        for lineno, line in enumerate(f, 1):
+    with _numbered(p) as numbered:
+        for lineno, line in numbered:
             line = line.rstrip("\n")
             if not line.strip():
                 continue
             parts = line.split("\t")
             if len(parts) != 2:
-                raise DataError(f"{p}, line {lineno}: expected 'id<TAB>text', found {len(parts)} column(s).")
+                raise DataError(f"{p}, line {lineno}: expected 'id<TAB>text', found {len(parts)} column(s); a "
+                                "query's text cannot hold a tab.")
             queries.append(Query(parts[0], _check_text(parts[1], f"{p}, line {lineno}")))
     return queries
 
@@ -211,8 +241,8 @@ def read_qrels(path: str | os.PathLike[str]) -> list[Qrel]:
     """TREC qrels: ``qid iteration docid relevance`` separated by whitespace."""
     p = _require_file(path, "qrels")
     out = []
-    with _open_text(p) as f:
-        for lineno, line in enumerate(f, 1):
+    with _numbered(p) as numbered:
+        for lineno, line in numbered:
             parts = line.split()
             if not parts:
                 continue
@@ -221,7 +251,8 @@ def read_qrels(path: str | os.PathLike[str]) -> list[Qrel]:
             try:
                 rel = int(parts[3])
             except ValueError:
-                raise DataError(f"{p}, line {lineno}: relevance {parts[3]!r} is not an integer.") from None
+                raise DataError(f"{p}, line {lineno}: relevance {parts[3]!r} is not an integer; grades are whole "
+                                "numbers such as 0, 1, 2, 3.") from None
             out.append(Qrel(parts[0], parts[2], rel))
     return out
 
@@ -235,18 +266,28 @@ def write_qrels(path: str | os.PathLike[str], qrels: Iterable[Qrel]) -> Path:
 def iter_tdist(path: str | os.PathLike[str]) -> Iterator[tuple[str, list[tuple[str, float]]]]:
     """Stream ``[qid, [[pid, score], ...]]`` lines (the hltcoe/tdist-msmarco-scores format)."""
     p = _require_file(path, "candidates/scores")
-    with _open_text(p) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                qid, pairs = json.loads(line)
-                parsed = [(str(pid), float(score)) for pid, score in pairs]
-            except (json.JSONDecodeError, ValueError, TypeError):
-                raise DataError(
-                    f"{p}, line {lineno}: expected [qid, [[pid, score], ...]] (tdist line format)."
-                ) from None
-            yield str(qid), parsed
+    with _numbered(p) as numbered:
+        for lineno, line in numbered:
+            if line.strip():
+                yield _parse_tdist(line, p, lineno)
+
+
+def _parse_tdist(line: str | bytes, path: Path, lineno: int) -> tuple[str, list[tuple[str, float]]]:
+    """One tdist line as ``(qid, [(pid, score), ...])``; anything else names the file and the line."""
+    try:
+        qid, pairs = json.loads(line)
+        parsed = [(str(pid), float(score)) for pid, score in pairs]
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}, line {lineno}: byte {e.object[e.start]:#04x} is not valid UTF-8; save the "
+                        "file as UTF-8.") from None
+    except (ValueError, TypeError):  # JSONDecodeError included: a line cut off, or another shape
+        raise DataError(f"{path}, line {lineno}: expected [qid, [[pid, score], ...]] (tdist line format); "
+                        "is the line cut off?") from None
+    bad = next(((pid, s) for pid, s in parsed if not math.isfinite(s)), None)
+    if bad is not None:
+        raise DataError(f"{path}, line {lineno}: the score of passage {bad[0]} is {bad[1]}; scores must be "
+                        "finite numbers.")
+    return str(qid), parsed
 
 
 def format_tdist_line(qid: str, pairs: Iterable[tuple[str, float]]) -> str:
@@ -268,7 +309,7 @@ def read_tdist(path: str | os.PathLike[str]) -> dict[str, list[tuple[str, float]
     out: dict[str, list[tuple[str, float]]] = {}
     for qid, pairs in iter_tdist(path):
         if qid in out:
-            raise DataError(f"{path}: query {qid} appears on two lines.")
+            raise DataError(f"{path}: query {qid!r} is on two lines; keep one line per query.")
         out[qid] = pairs
     return out
 
@@ -292,9 +333,13 @@ class _LineIndex:
             if not plain.is_file():
                 from tdlib.artifacts import atomic_path
 
-                with atomic_path(plain) as tmp, gzip.open(source, "rb") as src, open(tmp, "wb") as dst:
-                    while chunk := src.read(1 << 20):
-                        dst.write(chunk)
+                try:
+                    with atomic_path(plain) as tmp, gzip.open(source, "rb") as src, open(tmp, "wb") as dst:
+                        while chunk := src.read(1 << 20):
+                            dst.write(chunk)
+                except _DAMAGED_GZIP:
+                    raise DataError(f"{source}: the gzip data is cut off or damaged; download or write the "
+                                    "file again.") from None
         self.path, self.source = plain, source
         memo = (str(source.resolve()), st.st_size, st.st_mtime_ns, what)
         if memo not in _LineIndex._open:
@@ -305,7 +350,8 @@ class _LineIndex:
                     if line.strip():
                         k = key(line, source, lineno)
                         if k in offsets:
-                            raise DataError(f"{source}: {k!r} appears on two lines (line {lineno}).")
+                            raise DataError(f"{source}, line {lineno}: id {k!r} is on an earlier line too; keep one line "
+                                            "per id.")
                         offsets[k] = offset
                     offset += len(line)
             _LineIndex._open[memo] = offsets
@@ -317,6 +363,15 @@ class _LineIndex:
             self._file = open(self.path, "rb")
         self._file.seek(self.offsets[key])
         return self._file.readline()
+
+    def lineno(self, key: str) -> int:
+        """The line number of ``key``'s line (counted when asked: only error messages need it)."""
+        count, left = 1, self.offsets[key]
+        with open(self.path, "rb") as f:
+            while left > 0:
+                chunk = f.read(min(left, 1 << 20))
+                count, left = count + chunk.count(b"\n"), left - len(chunk)
+        return count
 
     def __getstate__(self) -> dict[str, Any]:  # picklable for data-loader workers
         return {**self.__dict__, "_file": None}
@@ -332,8 +387,13 @@ class TdistIndex(_LineIndex, Mapping[str, dict[str, float]]):
         super().__init__(path, "candidates/scores", _tdist_qid)
 
     def __getitem__(self, qid: str) -> dict[str, float]:
-        _, pairs = json.loads(self.line(qid))
-        return {str(pid): float(score) for pid, score in pairs}
+        line = self.line(qid)  # KeyError for an unknown query, as a Mapping should
+        try:
+            _, pairs = _parse_tdist(line, self.source, 0)
+        except DataError:  # the line is checked when read: name it (counting lines only now)
+            _parse_tdist(line, self.source, self.lineno(qid))
+            raise
+        return dict(pairs)
 
     def __contains__(self, qid: object) -> bool:
         return qid in self.offsets
@@ -349,6 +409,9 @@ def _jsonl_id(line: bytes, path: Path, lineno: int) -> str:
     """The ``id`` of a JSONL document line (parsed fully: ids may come anywhere in the object)."""
     try:
         return str(json.loads(line)["id"])
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}, line {lineno}: byte {line[e.start]:#04x} is not valid UTF-8; save the file "
+                        "as UTF-8.") from None
     except (ValueError, KeyError, TypeError):
         raise DataError(f"{path}, line {lineno}: expected a JSON object with an \"id\" field.") from None
 
@@ -382,19 +445,33 @@ def write_run(path: str | os.PathLike[str], run: Mapping[str, Sequence[tuple[str
 
 
 def read_run(path: str | os.PathLike[str]) -> Run:
+    """A TREC run; a malformed line, a document ranked twice for a query, or no lines at all fail."""
     p = _require_file(path, "run")
     run: Run = defaultdict(list)
-    with _open_text(p) as f:
-        for lineno, line in enumerate(f, 1):
+    seen: set[tuple[str, str]] = set()
+    with _numbered(p) as numbered:
+        for lineno, line in numbered:
             parts = line.split()
             if not parts:
                 continue
             if len(parts) != 6:
                 raise DataError(f"{p}, line {lineno}: expected 'qid Q0 docid rank score tag', found {len(parts)} fields.")
+            qid, did, rank, score = parts[0], parts[2], parts[3], parts[4]
             try:
-                run[parts[0]].append((parts[2], float(parts[4])))
+                value = float(score)
             except ValueError:
-                raise DataError(f"{p}, line {lineno}: score {parts[4]!r} is not a number.") from None
+                raise DataError(f"{p}, line {lineno}: score {score!r} is not a number.") from None
+            if not math.isfinite(value):
+                raise DataError(f"{p}, line {lineno}: score {score!r} is not a finite number.")
+            if not (rank.isdigit() and rank.isascii()):  # a swap of rank and score shows here
+                raise DataError(f"{p}, line {lineno}: rank {rank!r} is not a whole number >= 0; the fields are "
+                                "'qid Q0 docid rank score tag'.")
+            if (qid, did) in seen:
+                raise DataError(f"{p}, line {lineno}: document {did} is ranked twice for query {qid}; keep one line.")
+            seen.add((qid, did))
+            run[qid].append((did, value))
+    if not run:
+        raise DataError(f"{p} holds no results; a run has one line 'qid Q0 docid rank score tag' per document.")
     return dict(run)
 
 
@@ -431,8 +508,8 @@ def _titled_docs(path: Path, lang: str | None, store_name: str):
             pass
 
         def _iter(self):
-            with _open_text(path) as f:
-                for line in f:
+            with _numbered(path) as numbered:
+                for _, line in numbered:
                     obj = json.loads(line)
                     yield TitledDoc(str(obj["id"]), obj.get("title") or "", obj.get("text"))
 
@@ -491,11 +568,12 @@ def register_collection(
     if qrels is not None:
         parts.append(TrecQrels(LocalDownload(_require_file(qrels, "qrels")), {0: "not relevant", 1: "relevant",
                                                                              2: "highly relevant", 3: "perfect"}))
-    extras = {"candidates": _require_file(candidates, "candidates")} if candidates is not None else None
+    # The files behind the name: tdlib's own readers re-read one to name the line ir_datasets failed on.
+    given = {"docs": docs, "queries": queries, "qrels": qrels, "candidates": candidates}
+    extras = {what: _require_file(f, what) for what, f in given.items() if f is not None}
     ir_datasets.registry.register(name, Dataset(*parts))
     _REGISTERED[name] = files
-    if extras:
-        _EXTRAS[name] = extras
+    _EXTRAS[name] = extras
     return name
 
 
@@ -531,6 +609,47 @@ def _dataset(source: str) -> Any:
         ) from None
 
 
+_READ_ERRORS = (ValueError, KeyError, TypeError, RuntimeError, OSError) + _DAMAGED_GZIP
+
+
+@contextlib.contextmanager
+def _reading(source: str, what: str) -> Iterator[None]:
+    """Turn a failure inside ir_datasets while reading ``what`` of ``source`` into one sentence.
+
+    For a registered local collection the file is re-read with tdlib's own readers, which name the
+    line at fault; the other failures name the collection and the cause.
+    """
+    try:
+        yield
+        return
+    except _READ_ERRORS as e:
+        cause = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+    local = _EXTRAS.get(source, {}).get(what)
+    precise = None
+    if local is not None:
+        try:
+            _check_registered(local, what)
+        except DataError as e:
+            precise = e
+    hint = (f"check {local}" if local is not None else
+            "its download may be damaged: delete it under IR_DATASETS_HOME (default ~/.ir_datasets) and run again")
+    raise precise or DataError(f"{source}: ir_datasets cannot read its {what} ({cause}); {hint}.") from None
+
+
+def _check_registered(path: Path, what: str) -> None:
+    """Read a registered file in the format ir_datasets was told it has; a bad line raises DataError."""
+    if what == "docs":
+        for _ in iter_jsonl(path, required=("id", "text")):
+            pass
+    elif what == "queries" and path.suffix == ".jsonl":
+        for _ in iter_jsonl(path, required=("id", "title", "description")):
+            pass
+    elif what == "queries":
+        read_queries(path)
+    elif what == "qrels":
+        read_qrels(path)
+
+
 def _is_path(source: str) -> bool:
     return os.path.sep in source and Path(source).exists() or Path(source).is_file()
 
@@ -559,8 +678,16 @@ def iter_docs(source: str) -> Iterator[Doc]:
     ds = _dataset(source)
     if not ds.has_docs():
         raise DataError(f"{source} has no documents.")
-    for d in ds.docs_iter():
-        yield Doc(d.doc_id, _check_text(doc_text(d), f"{source}, document {d.doc_id}"))
+    # Ids are checked for local files only: a public collection's ids are not the user's to fix.
+    local, seen = _EXTRAS.get(source, {}).get("docs"), set()
+    with _reading(source, "docs"):
+        for d in ds.docs_iter():
+            if local is not None:
+                if d.doc_id in seen:
+                    raise DataError(f"{local} (registered as {source}): document id {d.doc_id!r} appears twice; "
+                                    "give each document its own id.")
+                seen.add(d.doc_id)
+            yield Doc(d.doc_id, _check_text(doc_text(d), f"{source}, document {d.doc_id}"))
 
 
 def load_docs(source: str) -> list[Doc]:
@@ -607,9 +734,10 @@ def load_queries(source: str, field: str = "title") -> list[Query]:
     if not ds.has_queries():
         raise DataError(f"{source} has no queries.")
     out = []
-    for q in ds.queries_iter():
-        text = getattr(q, field, None) or getattr(q, "text", None) or getattr(q, "title", None)
-        out.append(Query(q.query_id, _check_text(text, f"{source}, query {q.query_id}")))
+    with _reading(source, "queries"):
+        for q in ds.queries_iter():
+            text = getattr(q, field, None) or getattr(q, "text", None) or getattr(q, "title", None)
+            out.append(Query(q.query_id, _check_text(text, f"{source}, query {q.query_id}")))
     return out
 
 
@@ -619,7 +747,8 @@ def load_qrels(source: str) -> list[Qrel]:
     ds = _dataset(source)
     if not ds.has_qrels():
         raise DataError(f"{source} has no qrels.")
-    return [Qrel(q.query_id, q.doc_id, int(q.relevance)) for q in ds.qrels_iter()]
+    with _reading(source, "qrels"):
+        return [Qrel(q.query_id, q.doc_id, int(q.relevance)) for q in ds.qrels_iter()]
 
 
 def _candidate_file(source: str, dataset: str | None) -> Path:
@@ -664,7 +793,8 @@ class Texts(Mapping[str, str]):
             if _is_path(self.source):
                 self._store = _LineIndex(self.source, "documents", _jsonl_id)
             else:
-                self._store = _dataset(self.source).docs_store()
+                with _reading(self.source, "docs"):
+                    self._store = _dataset(self.source).docs_store()
                 atexit.register(_close_docstore, self._store)
         if isinstance(self._store, _LineIndex):
             out = {}
@@ -673,7 +803,8 @@ class Texts(Mapping[str, str]):
                     row = json.loads(self._store.line(pid))
                     out[pid] = _record_text(row, f"{self.source}, document {pid}")
             return out
-        return {pid: doc_text(d) for pid, d in self._store.get_many(list(pids)).items()}
+        with _reading(self.source, "docs"):  # the first lookup builds ir_datasets' document store
+            return {pid: doc_text(d) for pid, d in self._store.get_many(list(pids)).items()}
 
     def get_many(self, pids: Sequence[str]) -> dict[str, str]:
         """The texts of ``pids`` in one lookup; fails naming the first id with no text."""
@@ -774,6 +905,9 @@ def load_training(
     """
     queries = {q.query_id: q.text for q in load_queries(english)}
     index = TdistIndex(_candidate_file(candidates, english))
+    if not len(index):
+        raise DataError(f"{index.source} holds no candidates; give each training query a line "
+                        "[qid, [[pid, score], ...]] (tdist line format).")
     unknown = [qid for qid in index if qid not in queries]
     if unknown:
         raise DataError(f"candidates name {len(unknown)} query id(s) not in {english}, e.g. {unknown[0]!r}.")

@@ -25,8 +25,8 @@ from typing import Any
 from tdlib.artifacts import Stage, atomic_write_json
 from tdlib.config import Config
 from tdlib.errors import TdlibError
-from tdlib.data import (Doc, TrainingSet, load_docs, load_qrels, load_queries, load_subcollection, load_training,
-                        local_file, read_docs, source_fingerprint)
+from tdlib.data import (Doc, TrainingSet, iter_docs, load_docs, load_qrels, load_queries, load_subcollection,
+                        load_training, local_file, read_docs, source_fingerprint)
 
 
 def _p(out: str | Path, *parts: str) -> Path:
@@ -100,9 +100,12 @@ def translated_queries(out: str | Path) -> dict[str, str] | None:
     return {d.doc_id: d.text for d in read_docs(path)}
 
 
-def _translated_source(cfg: Config, out: str | Path) -> str | None:
+def _translated_source(cfg: Config, out: str | Path, progress: bool = True) -> str:
+    """The machine-translated passages (``--use-mt``), translating first if that stage has not finished."""
     mt = _p(out, "translate", "passages.jsonl")
-    return str(mt) if Stage(_p(out, "translate"), "translate", {}).summary() and mt.is_file() else None
+    if Stage(_p(out, "translate"), "translate", {}).summary() and mt.is_file():
+        return str(mt)
+    return str(translate(cfg, out, progress))
 
 
 def score(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = False,
@@ -110,7 +113,7 @@ def score(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = Fa
     """Score every training query's candidates with the configured teacher."""
     from tdlib.teacher import score_candidates
 
-    translated = _translated_source(cfg, out) if use_mt else None
+    translated = _translated_source(cfg, out, progress) if use_mt else None
     training = training_set(cfg, translated)
     queries = None
     if cfg.teacher.setting == "x-x":
@@ -129,7 +132,7 @@ def train(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = Fa
     """Fine-tune the student (Translate-Distill or Translate-Train) and return its folder."""
     from tdlib.train import train_student
 
-    translated = _translated_source(cfg, out) if use_mt else None
+    translated = _translated_source(cfg, out, progress) if use_mt else None
     published = cfg.train.method == "distill" and (scores is not None or cfg.teacher.kind == "precomputed")
     training = training_set(cfg, translated, english=not published)
     scores_file: str | Path | None = local_file(scores) if scores else None
@@ -145,20 +148,32 @@ def train(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = Fa
     return train_student(cfg, training, _p(out, "train"), scores_file=scores_file, inputs=inputs, progress=progress)
 
 
-def _check_test(cfg: Config) -> str:
-    """Fail on a wrong test collection before any training starts."""
+def _check_test(cfg: Config, docs: bool = False) -> str:
+    """Fail on a wrong test collection before any training starts: its queries and qrels, and with
+    ``docs`` every document (one streaming pass, once per process), before the first long stage."""
     test = cfg.fill(cfg.data.test)
     load_queries(test, cfg.data.query_field)
+    load_qrels(test)
+    if docs:
+        _check_test_docs(test, json.dumps(source_fingerprint(test), sort_keys=True))
     return test
 
 
+@functools.lru_cache(maxsize=4)
+def _check_test_docs(test: str, fingerprint: str) -> None:
+    for _ in iter_docs(test):  # every text is checked, and local ids for duplicates
+        pass
+
+
 def _student_dir(cfg: Config, out: str | Path, student: str | None, progress: bool) -> str:
-    _check_test(cfg)
     if student:
+        _check_test(cfg)
         return student
     done = _p(out, "train", "student")
     if (done / "tdlib_student.json").is_file() and Stage(_p(out, "train"), "train", {}).summary():
+        _check_test(cfg)
         return str(done)
+    _check_test(cfg, docs=True)
     return str(train(cfg, out, progress=progress))
 
 
@@ -206,6 +221,7 @@ def run_all(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = 
             with_baseline: bool = True) -> dict[str, Any]:
     """Every stage in order; returns and writes ``summary.json`` with metrics and stage times."""
     times: dict[str, float] = {}
+    _check_test(cfg, docs=True)  # a bad test collection fails now, not after hours of training
 
     def timed(name: str, fn, *args, **kwargs):
         t0 = time.perf_counter()

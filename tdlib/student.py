@@ -20,6 +20,7 @@ What this leaves out: residual compression and PLAID's candidate generation (sea
 from __future__ import annotations
 
 import json
+import logging
 import os
 import string
 from dataclasses import asdict, replace
@@ -94,6 +95,33 @@ def _is_plaidx(name: str, path: str) -> bool:
         return False
 
 
+def _load_encoder(path: str) -> nn.Module:
+    """The encoder without its [CLS] pooler, which neither student uses.
+
+    transformers' load report would list a checkpoint's pooler weights as unexpected, on stderr, even
+    with ``--quiet``; it is held back, and only weights the encoder lacks (they would start at random)
+    are reported, in one line.
+    """
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        try:
+            encoder, info = hub.load(AutoModel.from_pretrained, path, "student encoder", add_pooling_layer=False,
+                                     output_loading_info=True)
+        except TypeError:  # an encoder class without a pooler option
+            encoder, info = hub.load(AutoModel.from_pretrained, path, "student encoder", output_loading_info=True)
+    finally:
+        hf_logging.set_verbosity(level)
+    missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith("pooler."))
+    if missing:
+        logging.getLogger(__name__).warning("%s: %d encoder weights are not in the checkpoint (e.g. %s); they "
+                                            "start at random.", path, len(missing), missing[0])
+    return encoder
+
+
 class Student(nn.Module):
     """A Hugging Face encoder turned into a ColBERT-X or single-vector retriever."""
 
@@ -121,7 +149,7 @@ class Student(nn.Module):
 
         A new ColBERT-X projection is initialised from ``seed`` so that runs are repeatable.
         """
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
         path = hub.resolve(name)
         if _is_plaidx(name, path):
@@ -133,10 +161,7 @@ class Student(nn.Module):
             stored = json.loads(saved.read_text(encoding="utf-8"))
             config = StudentConfig(**{**stored, "model": str(path)})
         config = config or StudentConfig(model=name)
-        try:  # the [CLS] pooler is unused; not building it avoids "missing weights" reports
-            encoder = hub.load(AutoModel.from_pretrained, path, "student encoder", add_pooling_layer=False)
-        except TypeError:
-            encoder = hub.load(AutoModel.from_pretrained, path, "student encoder")
+        encoder = _load_encoder(path)
         tokenizer = hub.load(AutoTokenizer.from_pretrained, path, "student tokenizer")
         projection = None
         if config.kind == "colbert":
@@ -161,18 +186,23 @@ class Student(nn.Module):
         return cls(encoder, tokenizer, config, projection)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save as a folder: the encoder and tokenizer (Hugging Face layout), projection, settings."""
+        """Save as a folder: the encoder and tokenizer (Hugging Face layout), projection, settings.
+
+        The folder is written beside ``path`` and renamed into place when complete, so a kill never
+        leaves a half-saved student under ``path``.
+        """
         from safetensors.torch import save_file
 
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        self.encoder.save_pretrained(out)
-        self.tokenizer.save_pretrained(out)
-        if self.projection is not None:
-            save_file({"weight": self.projection.weight.detach().cpu().contiguous()}, str(out / PROJECTION_FILE))
-        settings = asdict(replace(self.config, model=""))
-        (out / STUDENT_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-        return out
+        from tdlib.artifacts import atomic_dir
+
+        with atomic_dir(path) as out:
+            self.encoder.save_pretrained(out)
+            self.tokenizer.save_pretrained(out)
+            if self.projection is not None:
+                save_file({"weight": self.projection.weight.detach().cpu().contiguous()}, str(out / PROJECTION_FILE))
+            settings = asdict(replace(self.config, model=""))
+            (out / STUDENT_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        return Path(path)
 
     @property
     def device(self) -> torch.device:

@@ -244,7 +244,7 @@ def score_candidates(
         return merge_shards(out_dir, stage, shard[1], SCORES_FILE) or done
     resumable = stage.begin()
     qtexts, ptexts = pair_texts(training, cfg.teacher.setting, translated_queries)
-    partial = stage.path(SCORES_FILE + ".partial")
+    partial = stage.partial(SCORES_FILE)
     done: set[str] = set()
     if resumable and partial.is_file():
         # Keep only complete lines: a crash can leave half a line at the end.
@@ -258,7 +258,8 @@ def score_candidates(
     else:
         partial.unlink(missing_ok=True)
     todo = [qid for qid in training.queries if qid not in done]
-    teacher = teacher or load_teacher(cfg.teacher)
+    if todo:
+        teacher = teacher or load_teacher(cfg.teacher)
     pairs_done, t0 = 0, time.perf_counter()
     # Score several queries per call so the teacher sees full batches.
     chunk = max(1, cfg.teacher.batch_size * 4 // max(1, cfg.data.max_candidates))

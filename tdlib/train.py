@@ -17,8 +17,11 @@ What this leaves out: in-batch negatives, gradient caching, and evaluation durin
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import re
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -190,7 +193,6 @@ def train_student(
     Returns the student folder. ``train_log.jsonl`` holds the Trainer's log (loss per logging step).
     """
     from transformers import Trainer
-    from transformers.trainer_utils import get_last_checkpoint
 
     from tdlib.artifacts import fingerprint
 
@@ -232,7 +234,7 @@ def train_student(
         from transformers import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
-    last = get_last_checkpoint(str(checkpoints)) if resumable and checkpoints.is_dir() else None
+    last = resume_point(checkpoints, remove=main_process) if resumable and checkpoints.is_dir() else None
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - t0
@@ -285,6 +287,36 @@ def softmax_entropies(
         student.train(was_training)
         out["student"] = normalised_entropy(torch.cat(rows), t_student).tolist()
     return out
+
+
+def resume_point(checkpoints: Path, remove: bool = True) -> str | None:
+    """The newest complete checkpoint in ``checkpoints``, or None to start over.
+
+    The Trainer writes ``trainer_state.json`` last, so a checkpoint without a readable one was being
+    written when the run was stopped: it is skipped (and removed, with ``remove``), saying so in one line.
+    """
+    found = sorted((int(m.group(1)), p) for p in checkpoints.iterdir()
+                   if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name)))
+    incomplete = []
+    for _, folder in reversed(found):
+        try:
+            json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            incomplete.append(folder)
+            continue
+        break
+    else:
+        folder = None
+    if incomplete:
+        names = ", ".join(f.name for f in incomplete)
+        then = f"resuming from {folder.name}" if folder is not None else "starting over"
+        logging.getLogger(__name__).warning("%s: %s %s not completely written (the run was stopped while "
+                                            "saving); %s.", checkpoints, names,
+                                            "was" if len(incomplete) == 1 else "were", then)
+        if remove:
+            for f in incomplete:
+                shutil.rmtree(f, ignore_errors=True)
+    return str(folder) if folder is not None else None
 
 
 def read_log(out_dir: str | Path) -> list[dict[str, Any]]:

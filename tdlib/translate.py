@@ -108,7 +108,7 @@ def translate_docs(
                                    progress=progress, translator=translator)
         return merge_shards(out_dir, stage, shard[1], PASSAGES_FILE) or done_part
     resumable = stage.begin()
-    partial = stage.path(PASSAGES_FILE + ".partial")
+    partial = stage.partial(PASSAGES_FILE)
     done: set[str] = set()
     if resumable and partial.is_file():
         lines = [l for l in partial.read_text(encoding="utf-8").splitlines(keepends=True) if l.endswith("\n")]
@@ -117,7 +117,8 @@ def translate_docs(
     else:
         partial.unlink(missing_ok=True)
     todo = [d for d in docs if d.doc_id not in done]
-    translator = translator or Translator(cfg, lang)
+    if todo:
+        translator = translator or Translator(cfg, lang)
     t0 = time.perf_counter()
     bar = tqdm(total=len(todo), desc=f"translate en->{lang}", unit="passage", disable=not progress)
     with open(partial, "a", encoding="utf-8") as f:

@@ -25,3 +25,35 @@ def test_stage_reuse_resume_and_clear(tmp_path):
     other = Stage(tmp_path / "st", "demo", {"a": 2})
     assert not other.is_complete()
     assert other.begin() is False and not s.path("x.partial").exists()  # stale outputs cleared
+
+
+def test_an_output_renamed_before_done_is_resumed_not_misread(tmp_path):
+    """A kill between renaming the final file into place and writing DONE."""
+    s = Stage(tmp_path / "st", "demo", {"a": 1})
+    s.begin()
+    s.path("out.jsonl").write_text("1\n2\n")  # renamed into place, then killed: no DONE
+    again = Stage(tmp_path / "st", "demo", {"a": 1})
+    assert not again.is_complete() and again.begin() is True
+    partial = again.partial("out.jsonl")
+    assert partial.name == "out.jsonl.partial" and partial.read_text() == "1\n2\n"
+    assert not again.path("out.jsonl").exists()
+
+
+def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
+    from tdlib.artifacts import atomic_dir
+
+    target = tmp_path / "model"
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "weights").write_text("half")
+            raise RuntimeError("killed")
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("first")
+    with atomic_dir(target) as tmp:
+        (tmp / "b").write_text("second")
+    assert sorted(p.name for p in target.iterdir()) == ["b"] and list(tmp_path.iterdir()) == [target]
+    (tmp_path / ".model.999.tmp").mkdir()  # left by a process that was killed
+    with atomic_dir(target) as tmp:
+        (tmp / "c").write_text("third")
+    assert list(tmp_path.iterdir()) == [target]

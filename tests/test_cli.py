@@ -1,3 +1,4 @@
+import gzip
 import json
 import os
 import subprocess
@@ -93,3 +94,62 @@ def test_bad_lines_in_user_files_name_file_and_line(tmp_path):
     proc = tdlib("score", "--profile", "smoke", "--out", str(tmp_path / "o"), "--set", f"data.candidates={bad}",
                  check=False)
     assert proc.returncode == 2 and f"{bad}, line 2" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _cut_gzip(path):
+    data = gzip.compress(b'["q1001", [["p1002", 15.1], ["p1001", 11.6]]]\n' * 50)
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("stage,option,write,match", [
+    ("score", "data.candidates", lambda p: p.write_text('["q1001", [["p1002", 15.1], ["p1001", 11.6]]]\n'
+                                                        '["q1002", [["p1003", 6.6], ["p10'),
+     "line 2: expected [qid, [[pid, score], ...]]"),
+    ("score", "data.candidates", _cut_gzip, "the gzip data is cut off or damaged"),
+    ("score", "data.candidates", lambda p: p.write_bytes(b'["q1001", [["p\xff", 1.0]]]\n'), "line 1: byte 0xff is not valid UTF-8"),
+    ("score", "data.candidates", lambda p: p.write_text(""), "holds no candidates"),
+    ("score", "data.candidates", lambda p: p.mkdir(), "is a folder; give the path of a file"),
+    ("evaluate", "--run", lambda p: p.write_bytes(b"101 Q0 d\xff 1 2.0 t\n"), "line 1: byte 0xff is not valid UTF-8"),
+    ("evaluate", "--run", lambda p: p.write_text(""), "holds no results"),
+    ("evaluate", "--run", lambda p: p.mkdir(), "is a folder; give the path of a file"),
+    ("train", "--config", lambda p: p.write_text('[{"train": {"lr": 0.1}}]'), "holds a JSON list"),
+    ("train", "--config", lambda p: p.mkdir(), "is a folder; give the path of a JSON file"),
+])
+def test_bad_files_exit_2_with_one_sentence_and_leave_nothing_complete(tmp_path, stage, option, write, match):
+    bad = tmp_path / "bad.jsonl.gz" if write is _cut_gzip else tmp_path / "bad"
+    write(bad)
+    where = ["--set", f"{option}={bad}"] if "." in option else [option, str(bad)]
+    proc = tdlib(stage, *where, "--profile", "smoke", "--out", str(tmp_path / "o"), "--quiet", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    assert match in proc.stderr and str(bad) in proc.stderr
+    assert not any((tmp_path / "o").rglob("DONE"))
+
+
+@pytest.mark.parametrize("file,old,new,match", [
+    ("docs.ru.jsonl", '"id": "d5", "text": "', '"id": "d5", "text": "  ", "x": "', "document d5: the text is empty"),
+    ("docs.ru.jsonl", '"id": "d5"', '"id": "d1"', "document id 'd1' appears twice"),
+    ("qrels.txt", "t1 0 d5 0", "t1 0 d5 1.5", r"qrels\.txt, line 2: relevance '1\.5' is not an integer"),
+])
+def test_a_bad_test_collection_fails_before_scoring_and_training(tmp_path, tiny, file, old, new, match):
+    """book/formats.md promises these errors before any model is loaded, not after hours of training."""
+    from tdlib import data, pipeline
+    from tdlib.config import load_config
+    from tdlib.errors import DataError
+
+    for f in tiny.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    text = (tmp_path / file).read_text(encoding="utf-8")
+    assert old in text
+    (tmp_path / file).write_text(text.replace(old, new, 1), encoding="utf-8")
+    name = f"test-early-{abs(hash(str(tmp_path)))}/ru"
+    data.register_collection(name, docs=tmp_path / "docs.ru.jsonl", queries=tmp_path / "topics.jsonl",
+                             qrels=tmp_path / "qrels.txt", lang="ru")
+    cfg = load_config("smoke", overrides=["lang=ru", f"data.test={name}"])
+    out = tmp_path / "o"
+    with pytest.raises(DataError, match=match):
+        pipeline.run_all(cfg, out, progress=False)
+    assert not out.exists() or not any(out.iterdir())
+    with pytest.raises(DataError, match=match):  # index builds the student first: the same check comes first
+        pipeline.index(cfg, out, progress=False)
+    assert not out.exists() or not any(out.iterdir())

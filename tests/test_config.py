@@ -39,6 +39,25 @@ def test_config_is_frozen():
         load_config("smoke").train.lr = 1.0  # type: ignore[misc]
 
 
+@pytest.mark.parametrize("content,match", [
+    ('[{"train": {"lr": 0.1}}]', r"c\.json holds a JSON list; it must hold one object of settings"),
+    ('"smoke"', r"c\.json holds a JSON str"),
+    ('{"train": {"lr": 0.1', r"c\.json is not valid JSON \(line 1\)"),
+    ('{"lang": "caf\xe9"}'.encode("latin-1"), r"c\.json is not UTF-8 text"),
+    (None, r"c\.json is a folder; give the path of a JSON file"),
+])
+def test_bad_config_files_are_one_sentence(tmp_path, content, match):
+    path = tmp_path / "c.json"
+    if content is None:
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=match):
+        load_config("smoke", path)
+
+
 @pytest.mark.parametrize("override,match", [
     ("train.nope=1", "unknown setting 'nope'"),
     ("train.lr=fast", "'fast' is not a valid float"),

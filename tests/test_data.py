@@ -176,3 +176,118 @@ def test_importing_tdlib_data_registers_the_mini_collection_for_plain_ir_dataset
             "print(sum(1 for _ in ds.queries_iter()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout.strip()) > 0
+
+
+# ---------------------------------------------------------------- malformed files (issue 12)
+
+CANDIDATES = '["q1", [["d1", 2.0], ["d2", 1.0]]]\n["q2", [["d3", 1.5], ["d4", 0.5]]]\n'
+
+
+def _write(path, content):
+    if path.name.endswith(".gz"):
+        path.write_bytes(gzip.compress(content) if isinstance(content, bytes) else content())
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def _truncated_gzip():
+    whole = gzip.compress(CANDIDATES.encode())
+    return whole[: len(whole) // 2]
+
+
+@pytest.mark.parametrize("name,content,match", [
+    # a line cut off after a valid start: the line index accepts it, reading it fails
+    ("c.jsonl", CANDIDATES[:-20] + "\n", r"c\.jsonl, line 2: expected \[qid, \[\[pid, score\], \.\.\.\]\] .*cut off"),
+    ("c.jsonl.gz", _truncated_gzip, r"c\.jsonl\.gz: the gzip data is cut off or damaged"),
+    ("c.jsonl.gz", lambda: CANDIDATES.encode(), r"c\.jsonl\.gz: the gzip data is cut off or damaged"),
+    ("c.jsonl", CANDIDATES.encode().replace(b'"d3"', b'"d\xff"'), r"c\.jsonl, line 2: byte 0xff is not valid UTF-8"),
+    ("c.jsonl", CANDIDATES.replace("1.5", "NaN"), r"c\.jsonl, line 2: the score of passage d3 is nan"),
+    ("c.jsonl", CANDIDATES.replace("1.5", "Infinity"), r"line 2: the score of passage d3 is inf"),
+    ("c.jsonl", CANDIDATES + CANDIDATES.splitlines(keepends=True)[0], r"c\.jsonl(, line 3: id|: query) 'q1' is on (an earlier line|two lines)"),
+])
+@pytest.mark.parametrize("reader", ["read_tdist", "TdistIndex"])
+def test_bad_tdist_files_name_file_and_line(tmp_path, name, content, match, reader):
+    path = _write(tmp_path / name, content)
+    with pytest.raises(DataError, match=match):
+        if reader == "read_tdist":
+            data.read_tdist(path)
+        else:
+            index = data.TdistIndex(path)
+            for qid in index:
+                index[qid]
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"1 Q0 a 1 2.0 t\n1 Q0 b 2 1.0 t\n1 Q0 \xe9 3 0.5 t\n", r"r\.trec, line 3: byte 0xe9 is not valid UTF-8"),
+    ("", r"r\.trec holds no results"),
+    ("\n\n", r"r\.trec holds no results"),
+    ("1 Q0 a 1 2.0\n", r"line 1: expected 'qid Q0 docid rank score tag', found 5 fields"),
+    ("1 Q0 a 1 2.0 t\n1 Q0 b 1.5 2 t\n", r"line 2: rank '1\.5' is not a whole number >= 0"),
+    ("1 Q0 a -1 2.0 t\n", r"line 1: rank '-1' is not a whole number"),
+    ("1 Q0 a 1 nan t\n", r"line 1: score 'nan' is not a finite number"),
+    ("1 Q0 a 1 2.0 t\n1 Q0 a 2 1.0 t\n", r"line 2: document a is ranked twice for query 1"),
+])
+def test_bad_runs_name_file_and_line(tmp_path, content, match):
+    with pytest.raises(DataError, match=match):
+        data.read_run(_write(tmp_path / "r.trec", content))
+
+
+@pytest.mark.parametrize("reader", [data.read_run, data.read_qrels, data.read_docs, data.read_tdist, data.TdistIndex])
+def test_a_folder_where_a_file_is_expected_says_so(tmp_path, reader):
+    with pytest.raises(DataError, match=f"{tmp_path} is a folder; give the path of a file"):
+        reader(tmp_path)
+
+
+@pytest.mark.parametrize("grade", ["high", "1.5"])
+def test_qrels_grades_must_be_integers(tmp_path, grade):
+    with pytest.raises(DataError, match=f"qrels, line 2: relevance '{grade}' is not an integer"):
+        data.read_qrels(_write(tmp_path / "qrels", f"1 0 a 1\n1 0 b {grade}\n"))
+
+
+def _tiny_copy(tmp_path, tiny):
+    for f in tiny.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "queries.tsv").write_text("t1\tflooding after rain\nt2\tsleep and health\n")
+    return tmp_path
+
+
+def _edit(path, old, new):
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+@pytest.mark.parametrize("what,file,old,new,match", [
+    ("docs", "docs.ru.jsonl", '{"id": "d2"', 'nonsense {"id": "d2"', r"docs\.ru\.jsonl, line 2: not valid JSON"),
+    ("docs", "docs.ru.jsonl", '{"id": "d2"', '{"id": "d1"', r"docs\.ru\.jsonl \(registered as .*\): document id 'd1' appears twice"),
+    ("topics", "topics.jsonl", '{"id": "t2"', '{"id": "t2', r"topics\.jsonl, line 2: not valid JSON"),
+    ("queries", "queries.tsv", "sleep and", "sleep\tand", r"queries\.tsv, line 2: expected 'id<TAB>text', found 3 column"),
+    ("qrels", "qrels.txt", "t1 0 d5 0", "t1 0 d5 high", r"qrels\.txt, line 2: relevance 'high' is not an integer"),
+    ("qrels", "qrels.txt", "t1 0 d5 0", "t1 0 d5 1.5", r"qrels\.txt, line 2: relevance '1\.5' is not an integer"),
+    ("qrels", "qrels.txt", "t1 0 d5 0", "t1 d5 0", r"qrels\.txt, line 2: expected 'qid 0 docid relevance', found 3"),
+])
+def test_bad_lines_in_a_registered_collection_name_the_file_and_line(tmp_path, tiny, what, file, old, new, match):
+    """ir_datasets reads registered files; its failures are re-read with tdlib's readers to name the line."""
+    folder = _tiny_copy(tmp_path, tiny)
+    _edit(folder / file, old, new)
+    name = f"test-bad-{abs(hash(str(tmp_path)))}/ru"
+    queries = folder / ("queries.tsv" if what == "queries" else "topics.jsonl")
+    data.register_collection(name, docs=folder / "docs.ru.jsonl", queries=queries, qrels=folder / "qrels.txt",
+                             lang="ru")
+    load = {"docs": data.load_docs, "topics": data.load_queries, "queries": data.load_queries,
+            "qrels": data.load_qrels}[what]
+    with pytest.raises(DataError, match=match):
+        load(name)
+    if what == "docs" and "appears twice" not in match:  # looked up by id, through ir_datasets' docstore
+        with pytest.raises(DataError, match=match):
+            data.Texts(name, lambda: ["d1"]).found(["d1"])
+
+
+def test_an_empty_candidates_file_fails_before_any_work(tmp_path, tiny):
+    en = _training_files(tmp_path, tiny, [("q1", [("d1", 1.0)])])
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(DataError, match=r"empty\.jsonl holds no candidates"):
+        data.load_training(en, str(tiny / "docs.fa.jsonl"), str(tmp_path / "empty.jsonl"))

@@ -80,6 +80,26 @@ def test_scoring_resumes_after_an_interruption_with_the_same_result(tmp_path):
     assert idle.calls == 0
 
 
+def test_a_kill_between_the_final_rename_and_done_resumes_without_rescoring(tmp_path, monkeypatch):
+    from tdlib.artifacts import Stage
+
+    cfg = load_config("smoke", overrides=["teacher.batch_size=2", "data.max_candidates=8"])
+    ts = __import__("tdlib.pipeline", fromlist=["x"]).training_set(cfg)
+    whole = teacher.score_candidates(cfg, ts, tmp_path / "a", teacher=FlakyTeacher(), progress=False).read_text()
+
+    def killed(self, summary=None):
+        raise Interrupt()
+
+    with monkeypatch.context() as m:
+        m.setattr(Stage, "finish", killed)
+        with pytest.raises(Interrupt):
+            teacher.score_candidates(cfg, ts, tmp_path / "b", teacher=FlakyTeacher(), progress=False)
+    assert (tmp_path / "b" / "scores.jsonl").exists() and not (tmp_path / "b" / "DONE").exists()
+    idle = FlakyTeacher(fail_after=0)  # nothing is left to score: the teacher is never called
+    again = teacher.score_candidates(cfg, ts, tmp_path / "b", teacher=idle, progress=False)
+    assert again.read_text() == whole and (tmp_path / "b" / "DONE").is_file() and idle.calls == 0
+
+
 def test_shards_merge_into_the_unsharded_file(tmp_path):
     cfg = load_config("smoke", overrides=["teacher.batch_size=4", "data.max_candidates=8"])
     ts = __import__("tdlib.pipeline", fromlist=["x"]).training_set(cfg)

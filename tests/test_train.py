@@ -1,4 +1,6 @@
 import json
+import logging
+import os
 
 import pytest
 import torch
@@ -54,6 +56,75 @@ def test_interrupted_training_resumes_to_the_identical_student(setup):
     assert not torch.equal(start["projection.weight"], a["projection.weight"])
     losses = [e["loss"] for e in read_log(root / "whole")]
     assert len(losses) == 4 and all(l >= 0 for l in losses)
+
+
+def _stop_in_save_model(monkeypatch, step):
+    """Killed right after the Trainer created checkpoint-STEP: the folder holds only a temporary file."""
+    from transformers import Trainer
+
+    real = Trainer.save_model
+
+    def save_model(self, output_dir=None, _internal_call=False):
+        if output_dir and output_dir.endswith(f"checkpoint-{step}"):
+            os.makedirs(output_dir, exist_ok=True)
+            open(os.path.join(output_dir, "tmp3f9a.safetensors"), "wb").close()
+            raise Preempted()
+        return real(self, output_dir, _internal_call)
+
+    monkeypatch.setattr(Trainer, "save_model", save_model)
+
+
+def _stop_in_trainer_state(monkeypatch, step):
+    """Killed while writing trainer_state.json, the last file of checkpoint-STEP: weights and optimizer are there."""
+    from transformers import TrainerState
+
+    real = TrainerState.save_to_json
+
+    def save_to_json(self, json_path):
+        if f"checkpoint-{step}" in json_path:
+            with open(json_path, "w") as f:
+                f.write('{"best_global_step": null, "global_st')
+            raise Preempted()
+        return real(self, json_path)
+
+    monkeypatch.setattr(TrainerState, "save_to_json", save_to_json)
+
+
+@pytest.mark.parametrize("stop", [_stop_in_save_model, _stop_in_trainer_state])
+def test_a_kill_inside_a_checkpoint_write_is_skipped_on_resume(setup, monkeypatch, caplog, stop):
+    cfg, ts, scores, root = setup
+    whole = train_student(cfg, ts, root / "whole", scores_file=scores, progress=False)  # reused if built
+    out = root / f"cut-{stop.__name__}"
+    with monkeypatch.context() as m:
+        stop(m, 8)
+        with pytest.raises(Preempted):
+            train_student(cfg, ts, out, scores_file=scores, progress=False)
+    assert (out / "checkpoints" / "checkpoint-8").is_dir() and not (out / "DONE").exists()
+    with caplog.at_level(logging.WARNING, logger="tdlib.train"):
+        resumed = train_student(cfg, ts, out, scores_file=scores, progress=False)
+    said = [r.getMessage() for r in caplog.records if r.name == "tdlib.train"]
+    assert len(said) == 1 and "checkpoint-8 was not completely written" in said[0]
+    assert "resuming from checkpoint-4" in said[0] and "\n" not in said[0]
+    assert json.loads((out / "DONE").read_text())["resumed_from"] == "checkpoint-4"
+    a, b = _weights(whole), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_point_starts_over_when_no_checkpoint_is_complete(tmp_path, caplog):
+    from tdlib.train import resume_point
+
+    (tmp_path / "checkpoint-2").mkdir()
+    (tmp_path / "checkpoint-2" / "trainer_state.json").write_text("{")
+    (tmp_path / "checkpoint-10").mkdir()
+    (tmp_path / "other").mkdir()
+    with caplog.at_level(logging.WARNING, logger="tdlib.train"):
+        assert resume_point(tmp_path) is None
+    assert "checkpoint-10, checkpoint-2 were not completely written" in caplog.text
+    assert "starting over" in caplog.text and len(caplog.records) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other"]
+    (tmp_path / "checkpoint-3").mkdir()
+    (tmp_path / "checkpoint-3" / "trainer_state.json").write_text("{}")
+    assert resume_point(tmp_path) == str(tmp_path / "checkpoint-3")
 
 
 def test_translate_train_baseline_trains(setup):

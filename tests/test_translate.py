@@ -33,6 +33,33 @@ def test_translation_stage_keeps_ids_and_resumes(tmp_path):
     assert json.loads((tmp_path / "t2" / "DONE").read_text())["translated_now"] == 5
 
 
+def test_a_kill_between_the_final_rename_and_done_resumes_without_retranslating(tmp_path, monkeypatch):
+    import pytest
+
+    from tdlib.artifacts import Stage
+
+    cfg = TranslateConfig(model="smoke:translator", batch_size=4, max_length=8)
+    docs = [Doc(f"p{i}", f"Sentence number {i}.") for i in range(5)]
+    translator = Translator(cfg, "fa")
+
+    def killed(self, summary=None):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(Stage, "finish", killed)
+        with pytest.raises(KeyboardInterrupt):
+            translate_docs(cfg, docs, "fa", tmp_path / "t", progress=False, translator=translator)
+    first = (tmp_path / "t" / "passages.jsonl").read_text(encoding="utf-8")
+
+    class Refuses:
+        def translate(self, texts):
+            raise AssertionError("nothing should be left to translate")
+
+    again = translate_docs(cfg, docs, "fa", tmp_path / "t", progress=False, translator=Refuses())
+    assert again.read_text(encoding="utf-8") == first
+    assert json.loads((tmp_path / "t" / "DONE").read_text())["translated_now"] == 0
+
+
 def test_translation_shards_merge_in_order(tmp_path):
     cfg = TranslateConfig(model="smoke:translator", batch_size=4, max_length=8)
     docs = [Doc(f"p{i}", f"Sentence number {i}.") for i in range(5)]
