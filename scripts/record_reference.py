@@ -220,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(), "torch": torch.__version__,
         "profile": choice.profile, "overrides": list(choice.overrides), "roles": choice.roles,
         "lang": LANG, "seeds": list(SEEDS),
+        # the experiments recorded so far (runs of other invocations, kept in --out, count too)
         "experiments": {e.name: {"label": e.label, "overrides": list(e.overrides), "seed": e.seed}
-                        for e in experiments()},
+                        for e in experiments() if e.name in runs},
+        "not_recorded": [e.name for e in experiments() if e.name not in runs],
         "wall_seconds_this_invocation": round(time.perf_counter() - t_start, 1),
         "seconds": seconds,
         "config": cfg.to_dict(),
