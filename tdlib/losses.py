@@ -1,7 +1,9 @@
 """The two training losses of the paper, over plain score tensors.
 
 - Translate-Distill: KL(teacher || student) between the softmax of the teacher's scores and the softmax
-  of the student's scores over the n passages of each query (PLAID-X ``colbert/training/training.py``).
+  of the student's scores over the n passages of each query (PLAID-X ``colbert/training/training.py``:
+  both sides through ``log_softmax``, ``KLDivLoss(reduction="batchmean", log_target=True)``; its
+  ``distillation_alpha``, default 1, multiplies the teacher's scores, so it is 1 / teacher temperature).
   The paper uses no temperature (T = 1). Each side may have its own: a cosine student, or a cosine
   (bi-encoder) teacher, squeezes its scores into [-1, 1] and needs a small one, while a cross-encoder's
   logits must keep T = 1 or its softmax turns one-hot (the teacher's argmax: hard labels).
