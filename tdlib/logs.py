@@ -9,14 +9,15 @@ bars of their own, and the Trainer's log is kept in ``train/train_log.jsonl``.
 
 :func:`quiet` is the one place that turns this down; the command line calls it (``--verbose`` calls
 ``quiet(verbose=True)``) and so does every chapter's setup cell. Warnings from ``tdlib`` and errors
-from the libraries still show. What it leaves out: it does not touch the progress bars of the
-stages, of downloads, nor ``ir_datasets``' bar while it builds a docstore (minutes on a real
-collection); ``TQDM_DISABLE=1`` turns every bar off.
+from the libraries still show. The stages draw their bars with :func:`progress_bar`, one per long
+stage. What this leaves out: it does not touch the bars of downloads, nor ``ir_datasets``' bar while
+it builds a docstore (minutes on a real collection); ``TQDM_DISABLE=1`` turns every bar off.
 """
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 LOGGER = "tdlib"
 
@@ -61,3 +62,17 @@ def quiet(verbose: bool = False) -> None:
         hf_logging.disable_progress_bar()  # also turns off the Hub's bars ...
         if downloads:
             enable_progress_bars()  # ... but a download takes minutes: keep its bar
+
+
+def progress_bar(*args: Any, progress: bool = True, **kwargs: Any):
+    """A ``tqdm.auto`` bar for one long stage, or none when ``progress=False``.
+
+    Unlike ``tqdm(..., disable=not progress)``, a wanted bar still gives way to ``TQDM_DISABLE=1``
+    (tqdm reads it only for arguments left unset), which is how the book is built: a bar in an
+    executed notebook is a widget that would need JavaScript from the internet to show.
+    """
+    from tqdm.auto import tqdm
+
+    if not progress:
+        kwargs["disable"] = True
+    return tqdm(*args, **kwargs)

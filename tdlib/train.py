@@ -185,8 +185,9 @@ def log_callback(progress: bool = True):
     logger at INFO, which ``tdlib.logs.quiet(verbose=True)`` (``--verbose`` on the command line)
     shows; ``train_log.jsonl`` keeps them all.
     """
-    from tqdm.auto import tqdm
     from transformers import TrainerCallback
+
+    from tdlib.logs import progress_bar
 
     class TrainProgress(TrainerCallback):
         def __init__(self) -> None:
@@ -194,7 +195,7 @@ def log_callback(progress: bool = True):
 
         def on_train_begin(self, args, state, control, **kwargs):
             if progress and state.is_world_process_zero:
-                self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train", unit="step")
+                self.bar = progress_bar(total=state.max_steps, initial=state.global_step, desc="train", unit="step")
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.bar is not None:
