@@ -9,9 +9,18 @@ from the page's script list, keeping the first of each and the order.
 from __future__ import annotations
 
 
+def _key(js) -> tuple:
+    # An inline script is registered once with filename None and once with "", so compare the text.
+    attributes = getattr(js, "attributes", {})
+    return (getattr(js, "filename", js) or "", getattr(js, "priority", 0), tuple(sorted(attributes.items())))
+
+
 def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
     if "script_files" in context:
-        context["script_files"] = list(dict.fromkeys(context["script_files"]))
+        unique = {}
+        for js in context["script_files"]:
+            unique.setdefault(_key(js), js)
+        context["script_files"] = list(unique.values())
 
 
 def setup(app):
