@@ -2,6 +2,9 @@
 
 Every sub-command takes ``--profile``, ``--config FILE`` (JSON), ``--set section.key=value`` (repeatable)
 and ``--out DIR``; stages read earlier stages' outputs from ``DIR`` and write their own sub-directory.
+A command shows one progress bar per long stage and ends with its result: the output path, the
+metrics, or for ``pipeline`` a short table (``--json`` prints JSON instead). The libraries' own logs are
+hidden (:func:`tdlib.logs.quiet`); ``--verbose`` shows them.
 A problem with the input exits with status 2 and one sentence on stderr, without a traceback.
 """
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import sys
 from typing import Sequence
 
+from tdlib import logs
 from tdlib.artifacts import parse_shard
 from tdlib.config import PROFILES, load_config
 from tdlib.errors import TdlibError
@@ -73,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override one setting, e.g. --set train.lr=1e-5 --set lang=fa")
         p.add_argument("--out", required=True, metavar="DIR", help="output directory shared by the stages")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--verbose", action="store_true",
+                       help="show the libraries' logs too (ir_datasets, transformers, the Trainer's log dicts)")
+        p.add_argument("--json", action="store_true", help="print the result as JSON (for scripts)")
         if name in ("score", "train", "pipeline"):
             p.add_argument("--use-mt", action="store_true",
                            help="train on OUT/translate/passages.jsonl instead of data.train_translated")
@@ -100,11 +107,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
     cfg = load_config(args.profile, args.config, args.overrides)
     progress = not args.quiet
-    if not progress:
-        import transformers
-
-        transformers.utils.logging.disable_progress_bar()
-        logging.disable(logging.INFO)  # ir_datasets sets its own loggers to INFO; quiet means warnings only
+    logs.quiet(verbose=args.verbose)
     out = args.out
     if args.command == "translate":
         result: object = str(pipeline.translate(cfg, out, progress, shard=parse_shard(args.shard)))
@@ -122,8 +125,43 @@ def run(argv: Sequence[str] | None = None) -> int:
         result = pipeline.evaluate(cfg, out, run=run, progress=progress)
     else:
         result = pipeline.run_all(cfg, out, progress, use_mt=args.use_mt, with_baseline=not args.no_baseline)
-    print(json.dumps(result, indent=2) if not isinstance(result, str) else result)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif args.command == "pipeline":
+        print(pipeline_summary(result, out))
+    elif isinstance(result, dict):
+        print(metrics_line(result))
+    else:
+        print(result)
     return 0
+
+
+def metrics_line(metrics: dict) -> str:
+    """``nDCG@20 0.0558  AP 0.0334 ...``: evaluation results on one line."""
+    return "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+
+
+def pipeline_summary(summary: dict, out: str) -> str:
+    """A few lines for the end of ``pipeline``: the time per stage and the metrics before and after.
+
+    >>> print(pipeline_summary({"profile": "smoke", "lang": "zh", "seconds": {"train": 1.2},
+    ...                         "student": {"nDCG@20": 0.06}, "baseline": {"nDCG@20": 0.05}}, "runs/x"))
+    pipeline done (profile smoke, lang zh) in 1.2 s: train 1.2 s
+                nDCG@20
+      untrained  0.0500
+      trained    0.0600
+    results: runs/x/summary.json (metrics per stage under runs/x/*/)
+    """
+    seconds = summary["seconds"]
+    lines = [f"pipeline done (profile {summary['profile']}, lang {summary['lang']}) in "
+             f"{sum(seconds.values()):.1f} s: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())]
+    rows = [("untrained", summary["baseline"])] if "baseline" in summary else []
+    rows.append(("trained", summary["student"]))
+    names = list(summary["student"])
+    lines.append(" " * 11 + "".join(f"{n:>8}" for n in names))
+    lines += [f"  {label:<9}" + "".join(f"{row[n]:>8.4f}" for n in names) for label, row in rows]
+    lines.append(f"results: {out}/summary.json (metrics per stage under {out}/*/)")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

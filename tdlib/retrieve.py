@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from tdlib.artifacts import Stage, atomic_path, atomic_write_text, fingerprint
 from tdlib.config import IndexConfig, SearchConfig, StudentConfig
 from tdlib.data import Doc, Query, Run, write_run
 from tdlib.errors import DataError
+from tdlib.logs import progress_bar
 from tdlib.student import Student, maxsim
 
 INDEX_FILE = "index.safetensors"
@@ -89,7 +89,8 @@ def build_index(
             owners.append(d.doc_id)
     vectors = []
     batch = cfg.batch_size
-    for start in tqdm(range(0, len(passages), batch * 8), desc="index", unit="chunk", disable=not progress):
+    for start in progress_bar(range(0, len(passages), batch * 8), desc=Path(out_dir).name, unit="chunk",
+                              progress=progress):
         vectors.extend(student.encode(passages[start:start + batch * 8], is_query=False, batch_size=batch))
     lengths = torch.tensor([v.shape[0] for v in vectors], dtype=torch.long)
     offsets = torch.zeros(len(vectors) + 1, dtype=torch.long)
@@ -175,7 +176,8 @@ def search(
     index = Index(index_dir)
     t0 = time.perf_counter()
     run: Run = {}
-    for start in tqdm(range(0, len(queries), cfg.batch_size), desc="search", unit="batch", disable=not progress):
+    for start in progress_bar(range(0, len(queries), cfg.batch_size), desc=Path(out_dir).name, unit="batch",
+                              progress=progress):
         batch = queries[start:start + cfg.batch_size]
         encoded = student.encode([q.text for q in batch], is_query=True)
         width = max(v.shape[0] for v in encoded)

@@ -23,13 +23,13 @@ from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from tdlib import hub
 from tdlib.artifacts import Stage, merge_shards, shard_dir
 from tdlib.config import Config, TeacherConfig
 from tdlib.data import Doc, Query, TdistIndex, TrainingSet, format_tdist_line, iter_tdist, source_fingerprint
 from tdlib.errors import ConfigError, DataError
+from tdlib.logs import progress_bar
 
 SCORES_FILE = "scores.jsonl"
 
@@ -263,7 +263,7 @@ def score_candidates(
     pairs_done, t0 = 0, time.perf_counter()
     # Score several queries per call so the teacher sees full batches.
     chunk = max(1, cfg.teacher.batch_size * 4 // max(1, cfg.data.max_candidates))
-    bar = tqdm(total=len(todo), desc="teacher", unit="query", disable=not progress)
+    bar = progress_bar(total=len(todo), desc="teacher", unit="query", progress=progress)
     with open(partial, "a", encoding="utf-8") as f:
         for start in range(0, len(todo), chunk):
             qids = todo[start:start + chunk]

@@ -40,6 +40,7 @@ from tdlib.student import Student
 
 STUDENT_DIR = "student"
 LOG_FILE = "train_log.jsonl"
+logger = logging.getLogger(__name__)
 
 
 class TrainingExamples(torch.utils.data.Dataset):
@@ -146,7 +147,7 @@ def _world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def training_arguments(cfg: Config, checkpoint_dir: Path, progress: bool = True):
+def training_arguments(cfg: Config, checkpoint_dir: Path):
     from transformers import TrainingArguments
 
     t = cfg.train
@@ -174,9 +175,50 @@ def training_arguments(cfg: Config, checkpoint_dir: Path, progress: bool = True)
         remove_unused_columns=False,
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False,
-        disable_tqdm=not progress,
+        # The Trainer's own bar prints every log dict; train_student adds a quieter one (log_callback).
+        disable_tqdm=True,
         use_cpu=not cuda,
     )
+
+
+def log_callback(progress: bool = True):
+    """A Trainer callback in place of the Trainer's printing: one ``train`` bar, no printed log dicts.
+
+    The Trainer prints ``{'loss': ...}`` at every logging step and ``{'train_runtime': ...}`` at the
+    end, from its progress bar or, without one, from ``PrinterCallback``. This callback shows a bar
+    with the last loss on it (``progress=True``) and hands each log entry to the ``tdlib.train``
+    logger at INFO, which ``tdlib.logs.quiet(verbose=True)`` (``--verbose`` on the command line)
+    shows; ``train_log.jsonl`` keeps them all.
+    """
+    from transformers import TrainerCallback
+
+    from tdlib.logs import progress_bar
+
+    class TrainProgress(TrainerCallback):
+        def __init__(self) -> None:
+            self.bar = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if progress and state.is_world_process_zero:
+                self.bar = progress_bar(total=state.max_steps, initial=state.global_step, desc="train", unit="step")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            logger.info("step %d: %s", state.global_step, {k: v for k, v in logs.items() if k != "total_flos"})
+            if self.bar is not None and "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.4g}")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
+    return TrainProgress()
 
 
 def train_student(
@@ -192,7 +234,7 @@ def train_student(
 
     Returns the student folder. ``train_log.jsonl`` holds the Trainer's log (loss per logging step).
     """
-    from transformers import Trainer
+    from transformers import PrinterCallback, Trainer
 
     from tdlib.artifacts import fingerprint
 
@@ -225,15 +267,12 @@ def train_student(
     checkpoints = stage.path("checkpoints")
     trainer = Trainer(
         model=module,
-        args=training_arguments(cfg, checkpoints, progress),
+        args=training_arguments(cfg, checkpoints),
         train_dataset=examples,
         data_collator=Collator(student),
-        callbacks=list(callbacks),
+        callbacks=[*callbacks, log_callback(progress)],
     )
-    if not progress:
-        from transformers import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(PrinterCallback)  # it prints every log dict; log_callback logs them
     last = resume_point(checkpoints, remove=main_process) if resumable and checkpoints.is_dir() else None
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=last)

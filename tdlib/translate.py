@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from tdlib import hub
 from tdlib.artifacts import Stage, merge_shards, shard_dir
 from tdlib.config import TranslateConfig
 from tdlib.data import Doc, iter_jsonl
+from tdlib.logs import progress_bar
 
 PASSAGES_FILE = "passages.jsonl"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|(?<=[。！？])")
@@ -120,7 +120,7 @@ def translate_docs(
     if todo:
         translator = translator or Translator(cfg, lang)
     t0 = time.perf_counter()
-    bar = tqdm(total=len(todo), desc=f"translate en->{lang}", unit="passage", disable=not progress)
+    bar = progress_bar(total=len(todo), desc=f"translate en->{lang}", unit="passage", progress=progress)
     with open(partial, "a", encoding="utf-8") as f:
         for start in range(0, len(todo), chunk):
             batch = todo[start:start + chunk]

@@ -31,12 +31,12 @@ def test_help_lists_every_stage_and_documents_files():
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke") / "run"
     t0 = time.perf_counter()
-    proc = tdlib("pipeline", "--profile", "smoke", "--out", str(out), "--quiet")
-    return out, json.loads(proc.stdout), time.perf_counter() - t0
+    proc = tdlib("pipeline", "--profile", "smoke", "--out", str(out), "--json")
+    return out, json.loads(proc.stdout), time.perf_counter() - t0, proc.stderr
 
 
 def test_smoke_pipeline_end_to_end(smoke_run):
-    out, summary, seconds = smoke_run
+    out, summary, seconds, _ = smoke_run
     assert seconds < 120
     for stage in ("teacher", "train", "index", "search"):
         assert (out / stage / "DONE").is_file() and (out / stage / "stage.json").is_file()
@@ -48,18 +48,34 @@ def test_smoke_pipeline_end_to_end(smoke_run):
 
 
 def test_same_seed_gives_identical_metrics_and_a_rerun_reuses_everything(smoke_run, tmp_path):
-    out, summary, seconds = smoke_run
-    again = json.loads(tdlib("pipeline", "--profile", "smoke", "--out", str(tmp_path / "b"), "--quiet").stdout)
+    out, summary, seconds, _ = smoke_run
+    again = json.loads(tdlib("pipeline", "--profile", "smoke", "--out", str(tmp_path / "b"), "--quiet",
+                             "--json").stdout)
     assert again["student"] == summary["student"]
     assert again["baseline"] == summary["baseline"]
     t0 = time.perf_counter()
-    reuse = json.loads(tdlib("pipeline", "--profile", "smoke", "--out", str(out), "--quiet").stdout)
+    reuse = json.loads(tdlib("pipeline", "--profile", "smoke", "--out", str(out), "--quiet", "--json").stdout)
     assert reuse["student"] == summary["student"]
     assert reuse["seconds"]["train"] < 5
 
 
+NOISE = ["[INFO]", "LOAD REPORT", "UNEXPECTED", "{'loss'", "train_runtime", "[transformers]", "Loading weights"]
+
+
+def test_the_pipeline_prints_a_summary_and_no_library_noise(smoke_run, tmp_path):
+    out, summary, _, stderr = smoke_run
+    assert not [n for n in NOISE if n in stderr], stderr[-3000:]
+    text = tdlib("pipeline", "--profile", "smoke", "--out", str(out), "--quiet").stdout
+    assert text.splitlines()[0].startswith("pipeline done (profile smoke, lang zh)")
+    assert f"{summary['student']['nDCG@20']:.4f}" in text and str(out / "summary.json") in text
+    assert len(text.splitlines()) <= 6 and not [n for n in NOISE if n in text]
+    verbose = tdlib("train", "--profile", "smoke", "--out", str(tmp_path), "--quiet", "--verbose",
+                    "--set", "train.max_steps=2", "--set", "train.logging_steps=1").stderr
+    assert "'loss'" in verbose  # --verbose brings the Trainer's log (and the libraries' logs) back
+
+
 def test_a_different_config_does_not_reuse_stale_outputs(smoke_run, tmp_path):
-    out, summary, _ = smoke_run
+    out, summary, _, _ = smoke_run
     other = tmp_path / "o"
     tdlib("train", "--profile", "smoke", "--out", str(other), "--quiet")
     first = json.loads((other / "train" / "stage.json").read_text())["config"]["train"]["lr"]

@@ -45,6 +45,9 @@ def test_committed_clean_and_following_the_template(nb):
     assert len(re.findall(r"^\d+\. ", exercises, flags=re.M)) >= 3
     assert re.search(r"^\(ch-[\w-]+\)=", md, flags=re.M)
     assert f"colab.research.google.com/github/{REPO_URL.split('github.com/')[1]}/blob/main/notebooks/{nb.name}" in md
+    # the badge is the book's own image, so the page renders offline
+    assert "[![Open in Colab](../book/images/colab-badge.svg)](https://colab.research.google.com/github/" in md
+    assert (ROOT / "book" / "images" / "colab-badge.svg").is_file()
     install = [c for c in code if re.search(r"\bpip\b", _text(c))]
     assert install and all(f"git+{REPO_URL}" in _text(c) for c in install)
     assert not any(re.search(r"pip install[^\n]*\btdlib\b", _text(c)) for c in code)
