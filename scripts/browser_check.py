@@ -11,7 +11,9 @@ Chromium (Debian package ``chromium``) is driven over the Chrome DevTools protoc
 - every internal link points to a file of the build, and a ``#fragment`` to an id on that page;
 - MathJax has typeset every formula: each ``.math`` element holds MathJax's output, no TeX error box,
   and no raw ``$$``, ``\\(`` or ``\\[`` is left in the visible text outside code;
-- each chapter (``notebooks/NN_*.html``) shows at least one figure among its cell outputs.
+- each chapter (``notebooks/NN_*.html``) shows at least one figure among its cell outputs, and
+  chapters 3 to 6 show the reference results recorded with real models (a "Reference run with real
+  models" note among their outputs).
 
 It prints one line per problem and exits with status 1 if there is any. ``--screenshots DIR`` also
 saves a 1280x900 screenshot of each page. ``.ci/run`` runs it after building the book; it takes
@@ -57,6 +59,9 @@ REPORT_JS = r"""
           text: text.join(" ")};
 })()
 """
+# Chapters that render the reference results (tdlib.reference), and the words their note starts with.
+REFERENCE_CHAPTERS = ("03", "04", "05", "06")
+REFERENCE_NOTE = "Reference run with real models"
 RAW_TEX = re.compile(r"\$\$|\\\(|\\\[|\\begin\{")
 REDIRECT = re.compile(r'<meta http-equiv="Refresh" content="0; url=([^"]+)"', re.I)
 
@@ -229,6 +234,8 @@ def check_page(report: dict, page: Path, root: Path) -> list[str]:
     if re.fullmatch(r"\d\d_.*\.html", page.name) and page.parent.name == "notebooks":
         if not any(i["figure"] and i["ok"] for i in report["images"]):
             problems.append("chapter shows no figure in its outputs")
+        if page.name[:2] in REFERENCE_CHAPTERS and REFERENCE_NOTE not in report["text"]:
+            problems.append("chapter shows no reference results (the 'Reference run with real models' note)")
     return problems
 
 

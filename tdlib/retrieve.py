@@ -39,18 +39,30 @@ def _digest(lines: Sequence[str]) -> str:
     return hashlib.sha1("\n".join(lines).encode("utf-8")).hexdigest()[:16]
 
 
-def split_passages(text: str, tokenizer, passage_tokens: int, stride: int) -> list[str]:
+def split_passages(text: str, tokenizer, passage_tokens: int, stride: int, tails: bool = True) -> list[str]:
     """Cut ``text`` into windows of ``passage_tokens`` tokens, one starting every ``stride`` tokens.
 
-    As in PLAID-X's passage script: every window that starts before the end is kept (the last ones
-    may be tails of earlier windows), and each window's text is the tokenizer's decoding of its tokens,
-    so the student reads exactly the passages the authors indexed. PLAID-X's ``--stride`` is the
-    overlap, its step ``length - stride``; here ``stride`` is the step (90 either way in the paper).
+    As in PLAID-X's passage script, every window that starts before the end is kept (the last ones
+    may be tails of earlier windows; ``tails=False`` stops at the first window that reaches the end),
+    and each window's text is the tokenizer's decoding of its tokens, so the student reads exactly the
+    passages the authors indexed. PLAID-X's ``--stride`` is the overlap, its step ``length - stride``;
+    here ``stride`` is the step (90 either way in the paper).
+
+    >>> class Words:  # a tokenizer whose tokens are words
+    ...     def __call__(self, text, add_special_tokens=False): return {"input_ids": text.split()}
+    ...     def decode(self, ids): return " ".join(ids)
+    >>> split_passages("a b c d e", Words(), 3, 2)
+    ['a b c', 'c d e', 'e']
+    >>> split_passages("a b c d e", Words(), 3, 2, tails=False)
+    ['a b c', 'c d e']
     """
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     if not ids:
         return [text]
-    return [tokenizer.decode(ids[start:start + passage_tokens]) for start in range(0, len(ids), stride)]
+    starts = range(0, len(ids), stride)
+    if not tails:
+        starts = [s for s in starts if s == 0 or s + passage_tokens - stride < len(ids)]
+    return [tokenizer.decode(ids[start:start + passage_tokens]) for start in starts]
 
 
 def build_index(
@@ -84,7 +96,7 @@ def build_index(
     t0 = time.perf_counter()
     passages, owners = [], []
     for d in docs:
-        for p in split_passages(d.text, student.tokenizer, cfg.passage_tokens, cfg.stride):
+        for p in split_passages(d.text, student.tokenizer, cfg.passage_tokens, cfg.stride, cfg.tail_windows):
             passages.append(p)
             owners.append(d.doc_id)
     vectors = []

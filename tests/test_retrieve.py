@@ -45,3 +45,14 @@ def test_index_and_search_a_collection(tmp_path):
                  tmp_path / "r", progress=False)
     results = read_run(run)
     assert set(results) == {"1", "2"} and all(len(v) == 3 for v in results.values())
+
+
+def test_single_vector_profiles_drop_tail_windows_the_paper_keeps_them():
+    from tdlib.config import load_config
+
+    assert load_config("paper").index.tail_windows
+    assert not load_config("cpu").index.tail_windows and not load_config("colab").index.tail_windows
+    student = Student.from_pretrained("smoke:encoder", StudentConfig(model="smoke:encoder"))
+    text = "the of and to in a is was for on"
+    assert split_passages(text, student.tokenizer, 6, 4, tails=False) == ["the of and to in a", "in a is was for on"]
+    assert split_passages("the of and", student.tokenizer, 6, 4, tails=False) == ["the of and"]
