@@ -13,7 +13,8 @@ results go to ``tdlib/data/reference/`` (shipped with the package, read by ``tdl
 - ``teacher_scores.jsonl.gz``: the teacher's scores of every training candidate (chapter 3);
 - ``entropies.json``: normalised entropy of the teacher's and student's softmax over the training
   groups, at the temperatures in use and at 1, before and after training (chapters 3-4);
-- ``train_logs.json``: the loss curve of every training run (chapter 4);
+- ``train_logs.json``: the loss curve of every training run (chapter 4), ``training_cost.json`` its
+  steps, seconds, trainable parameters and peak memory;
 - ``metrics.csv`` and ``per_query.csv``: nDCG@20, MAP, R@100, ... of every run, overall and per query
   (chapters 5-6);
 - ``comparisons.csv``: paired t-tests of the runs that chapter 6 compares.
@@ -175,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     if "td-s1" in students:
         ent["after Translate-Distill (td-s1)"] = entropies(cfg, scores, students["td-s1"])
     (book / "entropies.json").write_text(json.dumps(ent) + "\n")
+    training_cost = {name: {k: v for k, v in json.loads((out / name / "train" / "DONE").read_text()).items()
+                            if k in ("steps", "seconds", "queries_per_second", "trainable_parameters", "peak_rss_mib")}
+                     for name in logs if (out / name / "train" / "DONE").is_file()}
+    (book / "training_cost.json").write_text(json.dumps(training_cost, indent=1) + "\n")
     (book / "train_logs.json").write_text(json.dumps(
         {k: [{"step": e["step"], "loss": round(e["loss"], 5)} for e in v if "loss" in e] for k, v in logs.items()}) + "\n")
 

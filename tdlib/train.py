@@ -287,8 +287,19 @@ def train_student(
             "queries_per_second": round(cfg.train.batch_queries * trainer.state.global_step / max(seconds, 1e-9), 2),
             "resumed_from": Path(last).name if last else None,
             "final_loss": next((e["loss"] for e in reversed(log) if "loss" in e), None),
+            "trainable_parameters": sum(p.numel() for p in student.parameters() if p.requires_grad),
+            # the process's peak so far (on Linux, in MiB): training's when it ran in a fresh process
+            "peak_rss_mib": _peak_rss_mib(),
         })
     return final
+
+
+def _peak_rss_mib() -> float | None:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def softmax_entropies(
