@@ -95,3 +95,30 @@ def comparisons(directory: Path = REFERENCE_DIR):
     import pandas as pd
 
     return pd.read_csv(_path("comparisons.csv", directory))
+
+
+def td_against_tt(measure: str = "nDCG@20", directory: Path = REFERENCE_DIR) -> dict[str, Any]:
+    """The main comparison over every recorded seed: each method's mean and spread, and a paired test.
+
+    The paired t-test compares, topic by topic, the mean over seeds of Translate-Distill with that of
+    Translate-Train; ``seed_pairs`` lists the per-seed differences of the means.
+    """
+    from scipy import stats
+
+    table = per_query(directory)
+    runs = sorted(set(table["run"]))
+    td = [r for r in runs if r.startswith("td-s")]
+    tt = [r for r in runs if r.startswith("tt-s")]
+    wide = table.pivot(index="query_id", columns="run", values=measure)
+    a, b = wide[tt].mean(axis=1), wide[td].mean(axis=1)
+    t, p = stats.ttest_rel(b, a) if float((b - a).std()) > 0 else (0.0, 1.0)
+    means = wide.mean()
+    return {
+        "measure": measure, "topics": int(len(wide)), "seeds": len(td),
+        "td_mean": round(float(means[td].mean()), 4), "td_std": round(float(means[td].std(ddof=1)), 4) if len(td) > 1 else 0.0,
+        "tt_mean": round(float(means[tt].mean()), 4), "tt_std": round(float(means[tt].std(ddof=1)), 4) if len(tt) > 1 else 0.0,
+        "baseline": round(float(means["baseline"]), 4) if "baseline" in means else None,
+        "delta": round(float((b - a).mean()), 4), "t": round(float(t), 3), "p": round(float(p), 4),
+        "td_better": int((b > a).sum()), "tt_better": int((b < a).sum()),
+        "seed_pairs": [round(float(means[x] - means[y]), 4) for x, y in zip(td, tt)],
+    }
