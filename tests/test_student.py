@@ -87,8 +87,14 @@ def test_colbert_queries_are_padded_with_mask_tokens():
     student = Student.from_pretrained("smoke:encoder", StudentConfig(model="smoke:encoder", query_maxlen=10, dim=8))
     q = student.tokenize(["rain"], is_query=True)
     assert q["input_ids"].shape == (1, 10)
-    assert int((q["input_ids"] == student.tokenizer.mask_token_id).sum()) >= 5
-    assert bool(q["attention_mask"].all())
+    masks = q["input_ids"] == student.tokenizer.mask_token_id
+    assert int(masks.sum()) >= 5
+    # ColBERT's default: the encoder does not attend to the [MASK] pads, but they all score in MaxSim
+    assert not bool(q["attention_mask"][masks].any())
+    assert bool(student.scoring_mask(q["input_ids"], q["attention_mask"], is_query=True).all())
+    attending = Student.from_pretrained("smoke:encoder", StudentConfig(
+        model="smoke:encoder", query_maxlen=10, dim=8, attend_to_mask_tokens=True))
+    assert bool(attending.tokenize(["rain"], is_query=True)["attention_mask"].all())
 
 
 def test_single_vector_scores_are_cosines():
@@ -114,8 +120,8 @@ def test_tokenize_matches_the_tokenizer_padded_in_one_call(kind, is_query):
     if is_query:
         want["input_ids"][:, 1] = student.tokenizer.convert_tokens_to_ids("[unused0]")
     if augment:
+        # pads become [MASK]; the attention mask keeps its zeros (attend_to_mask_tokens is off by default)
         want["input_ids"] = want["input_ids"].masked_fill(want["attention_mask"] == 0, student.tokenizer.mask_token_id)
-        want["attention_mask"] = torch.ones_like(want["attention_mask"])
     assert torch.equal(got["input_ids"], want["input_ids"])
     assert torch.equal(got["attention_mask"], want["attention_mask"])
 
