@@ -1,0 +1,77 @@
+"""The recorded reference results are complete, consistent with their manifest, and read by the chapters."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tdlib import reference
+
+NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
+
+
+def test_every_reference_file_is_there():
+    assert reference.available(), f"missing under {reference.REFERENCE_DIR}: " + ", ".join(
+        f for f in reference.FILES if not (reference.REFERENCE_DIR / f).is_file())
+
+
+def test_manifest_says_how_the_results_were_made():
+    m = reference.manifest()
+    for key in ("command", "commit", "date", "machine", "roles", "seeds", "experiments", "seconds", "config"):
+        assert m.get(key), key
+    assert len(m["commit"]) == 40 and len(m["seeds"]) >= 2
+    assert m["profile"] != "smoke" and "student" in m["roles"] and "teacher" in m["roles"]
+    assert "Reference run with real models" in reference.caption()
+
+
+def test_metrics_cover_the_manifest_and_lie_in_0_1():
+    m = reference.manifest()
+    metrics = reference.metrics().set_index("run")
+    # the untrained student and both methods with every seed at least
+    needed = {"baseline"} | {f"{k}-s{s}" for k in ("td", "tt") for s in m["seeds"]}
+    assert needed <= set(metrics.index)
+    assert set(metrics.index) - {"baseline"} <= set(m["experiments"])
+    values = metrics[["nDCG@20", "AP", "R@100", "R@1000"]]
+    assert ((values >= 0) & (values <= 1)).all().all()
+    per_query = reference.per_query()
+    assert set(per_query["run"]) == set(metrics.index)
+    topics = per_query.groupby("run")["query_id"].nunique()
+    assert topics.nunique() == 1  # every run evaluated on the same judged topics
+    # the per-query values average to the recorded means
+    means = per_query.groupby("run")["nDCG@20"].mean()
+    assert (means - metrics["nDCG@20"]).abs().max() < 1e-3
+
+
+def test_comparisons_and_logs_and_entropies_are_consistent():
+    metrics = reference.metrics().set_index("run")
+    comps = reference.comparisons()
+    assert {"td-s1", "tt-s1"} <= set(comps["b"]) | set(comps["a"])
+    assert ((comps["p"] >= 0) & (comps["p"] <= 1)).all()
+    for _, row in comps[comps["measure"] == "nDCG@20"].iterrows():
+        assert row["b_mean"] == pytest.approx(metrics.loc[row["b"], "nDCG@20"], abs=1e-3)
+    logs = reference.train_logs()
+    assert all(len(v) >= 2 and all(e["loss"] >= 0 for e in v) for v in logs.values())
+    assert set(logs) == set(metrics.index) - {"baseline"}
+    ent = reference.entropies()
+    assert "before training" in ent
+    for sides in ent.values():
+        assert all(0 <= x <= 1 + 1e-6 for values in sides.values() for x in values)
+    assert len(reference.teacher_scores()) > 0
+
+
+@pytest.mark.parametrize("chapter", ["03", "04", "05", "06"])
+def test_chapters_render_the_reference_results(chapter):
+    path = next(NOTEBOOKS.glob(f"{chapter}_*.ipynb"))
+    code = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+    assert ".show(" in code and ("reference." in code or "recorded." in code)
+
+
+def test_the_main_comparison_pools_every_seed():
+    m = reference.manifest()
+    n = reference.td_against_tt("nDCG@20")
+    assert n["seeds"] == len(m["seeds"]) and len(n["seed_pairs"]) == n["seeds"]
+    metrics = reference.metrics().set_index("run")
+    td = [f"td-s{s}" for s in m["seeds"]]
+    assert n["td_mean"] == pytest.approx(metrics.loc[td, "nDCG@20"].mean(), abs=1e-3)
+    assert 0 <= n["p"] <= 1 and n["td_better"] + n["tt_better"] <= n["topics"]
