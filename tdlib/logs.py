@@ -16,6 +16,7 @@ it builds a docstore (minutes on a real collection); ``TQDM_DISABLE=1`` turns ev
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -73,6 +74,7 @@ def progress_bar(*args: Any, progress: bool = True, **kwargs: Any):
     """
     from tqdm.auto import tqdm
 
-    if not progress:
+    # tqdm reads TQDM_DISABLE, but its notebook bar (what tqdm.auto gives in a kernel) overrides it.
+    if not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes"):
         kwargs["disable"] = True
     return tqdm(*args, **kwargs)

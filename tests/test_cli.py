@@ -169,3 +169,18 @@ def test_a_bad_test_collection_fails_before_scoring_and_training(tmp_path, tiny,
     with pytest.raises(DataError, match=match):  # index builds the student first: the same check comes first
         pipeline.index(cfg, out, progress=False)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_stage_bars_give_way_to_tqdm_disable_even_as_notebook_widgets(monkeypatch):
+    # tqdm.auto gives a notebook bar in a kernel, and that bar ignores TQDM_DISABLE: the book's
+    # executed chapters then carried widgets that load JavaScript from the internet.
+    import tqdm.auto
+    import tqdm.notebook
+
+    from tdlib.logs import progress_bar
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.notebook.tqdm)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress_bar(range(3), desc="index").disable
+    monkeypatch.delenv("TQDM_DISABLE")
+    assert progress_bar(range(3), desc="index", progress=False).disable
