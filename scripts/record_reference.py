@@ -108,6 +108,16 @@ def entropies(cfg: Config, scores_file: Path, student_name: str) -> dict[str, li
             "teacher@1": one["teacher"], "student@1": one["student"]}
 
 
+def _load_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _in_order(results: dict) -> dict:
+    """Experiments in the order of :func:`experiments` (so the files do not depend on recording order)."""
+    order = [e.name for e in experiments()]
+    return {k: results[k] for k in sorted(results, key=lambda k: order.index(k) if k in order else -1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(ROOT / "runs" / "reference"), help="stage directories")
@@ -144,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     labels = {"baseline": "multilingual-e5-small, not fine-tuned"}
     if not wanted or "baseline" in wanted:
         timed("baseline", pipeline.baseline, cfg, out / "baseline", progress=False)
-    runs["baseline"] = out / "baseline" / "baseline-search" / "run.trec"
+    if (out / "baseline" / "baseline-search" / "run.trec").is_file():
+        runs["baseline"] = out / "baseline" / "baseline-search" / "run.trec"
+    trained_now: set[str] = set()
     logs: dict[str, list[dict]] = {}
     students: dict[str, str] = {}
     for exp in experiments():
@@ -163,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                 extra["scores"] = str(timed(f"teacher-{ecfg.teacher.setting}", pipeline.score, ecfg,
                                             out / f"teacher-{ecfg.teacher.setting}", progress=False))
         timed(f"train {exp.name}", pipeline.train, ecfg, directory, progress=False, **extra)
+        trained_now.add(exp.name)
         run = timed(f"search {exp.name}", pipeline.search, ecfg, directory, progress=False)
         runs[exp.name] = Path(run)
     for name in [e.name for e in experiments()]:
@@ -172,16 +185,23 @@ def main(argv: list[str] | None = None) -> int:
             students[name] = str(out / name / "train" / "student")
 
     # Chapters 3-4: the softmax's entropy over the training groups, before and after training.
-    ent = {"before training": timed("entropies", entropies, cfg, scores, cfg.student.model)}
+    # Results of runs whose stage directories are gone (another machine, a cleaned runs/) are kept
+    # from the files recorded before: each invocation adds to the recording, it never loses a run.
+    ent = _load_json(book / "entropies.json")
+    ent["before training"] = timed("entropies", entropies, cfg, scores, cfg.student.model)
     if "td-s1" in students:
         ent["after Translate-Distill (td-s1)"] = entropies(cfg, scores, students["td-s1"])
     (book / "entropies.json").write_text(json.dumps(ent) + "\n")
-    training_cost = {name: {k: v for k, v in json.loads((out / name / "train" / "DONE").read_text()).items()
-                            if k in ("steps", "seconds", "queries_per_second", "trainable_parameters", "peak_rss_mib")}
-                     for name in logs if (out / name / "train" / "DONE").is_file()}
-    (book / "training_cost.json").write_text(json.dumps(training_cost, indent=1) + "\n")
-    (book / "train_logs.json").write_text(json.dumps(
-        {k: [{"step": e["step"], "loss": round(e["loss"], 5)} for e in v if "loss" in e] for k, v in logs.items()}) + "\n")
+    training_cost = _load_json(book / "training_cost.json")
+    training_cost.update({name: {k: v for k, v in json.loads((out / name / "train" / "DONE").read_text()).items()
+                                 if k in ("steps", "seconds", "queries_per_second", "trainable_parameters",
+                                          "peak_rss_mib")}
+                          for name in logs if (out / name / "train" / "DONE").is_file()})
+    (book / "training_cost.json").write_text(json.dumps(_in_order(training_cost), indent=1) + "\n")
+    train_logs = _load_json(book / "train_logs.json")
+    train_logs.update({k: [{"step": e["step"], "loss": round(e["loss"], 5)} for e in v if "loss" in e]
+                       for k, v in logs.items()})
+    (book / "train_logs.json").write_text(json.dumps(_in_order(train_logs)) + "\n")
 
     # Chapters 5-6: metrics overall and per query, and chapter 6's paired tests.
     import pandas as pd
@@ -189,23 +209,33 @@ def main(argv: list[str] | None = None) -> int:
 
     measures = list(cfg.evaluate.measures)
     rows, per_query = [], []
-    results = {}
+    if (book / "metrics.csv").is_file() and (book / "per_query.csv").is_file():
+        kept = pd.read_csv(book / "metrics.csv", dtype={"seed": str}, keep_default_na=False)
+        rows = [r for r in kept.to_dict("records") if r["run"] not in runs]
+        old = pd.read_csv(book / "per_query.csv", dtype={"query_id": str})
+        per_query = [old[~old["run"].isin(list(runs))]]
     for name, run in runs.items():
         result = evaluate(read_run(run), qrels, measures)
-        results[name] = result
         exp = next((e for e in experiments() if e.name == name), None)
         rows.append({"run": name, "label": labels[name], "seed": exp.seed if exp else "", **result.aggregate})
         table = result.per_query.reset_index()
         table.insert(0, "run", name)
         per_query.append(table)
-    pd.DataFrame(rows).to_csv(book / "metrics.csv", index=False)
-    pd.concat(per_query).round(5).to_csv(book / "per_query.csv", index=False)
+    order = ["baseline", *[e.name for e in experiments()]]
+    metrics_table = pd.DataFrame(rows).sort_values("run", key=lambda c: c.map(order.index))
+    metrics_table.to_csv(book / "metrics.csv", index=False)
+    pq = pd.concat(per_query).round(5)
+    pq = pq.sort_values(["run", "query_id"], key=lambda c: c.map(order.index) if c.name == "run" else c)
+    pq.to_csv(book / "per_query.csv", index=False)
+    recorded = set(pq["run"])
     comps = []
     for b, a in COMPARISONS:
-        if a not in results or b not in results:
+        if a not in recorded or b not in recorded:
             continue
+        x_all = pq[pq["run"] == b].set_index("query_id")
+        y_all = pq[pq["run"] == a].set_index("query_id").loc[x_all.index]
         for measure in ("nDCG@20", "AP", "R@100"):
-            x, y = results[b].per_query[measure], results[a].per_query[measure]
+            x, y = x_all[measure], y_all[measure]
             diff = x - y
             t, p = stats.ttest_rel(x, y) if float(diff.std()) > 0 else (0.0, 1.0)
             comps.append({"b": b, "a": a, "measure": measure, "b_mean": round(float(x.mean()), 4),
@@ -216,19 +246,29 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    commit, now = _git("rev-parse", "HEAD"), datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    earlier = _load_json(book / "manifest.json")
+    experiments_recorded = {}  # each with the commit and date of the invocation that trained it
+    for e in experiments():
+        if e.name in recorded:
+            when = {"commit": commit, "date": now}
+            if e.name not in trained_now and e.name in earlier.get("experiments", {}):
+                when = {"commit": earlier.get("commit", ""), "date": earlier.get("date", ""),
+                        **earlier["experiments"][e.name]}
+            experiments_recorded[e.name] = {"label": e.label, "overrides": list(e.overrides), "seed": e.seed,
+                                            "commit": when["commit"], "date": when["date"]}
     manifest = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit, "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "date": now,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
                    f"{'GPU ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}",
         "python": platform.python_version(), "torch": torch.__version__,
         "profile": choice.profile, "overrides": list(choice.overrides), "roles": choice.roles,
         "lang": LANG, "seeds": list(SEEDS),
         # the experiments recorded so far (runs of other invocations, kept in --out, count too)
-        "experiments": {e.name: {"label": e.label, "overrides": list(e.overrides), "seed": e.seed}
-                        for e in experiments() if e.name in runs},
-        "not_recorded": [e.name for e in experiments() if e.name not in runs],
+        "experiments": experiments_recorded,
+        "not_recorded": [e.name for e in experiments() if e.name not in recorded],
         "wall_seconds_this_invocation": round(time.perf_counter() - t_start, 1),
         "seconds": seconds,
         "config": cfg.to_dict(),
