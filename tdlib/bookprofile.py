@@ -91,10 +91,13 @@ def choose() -> Choice:
     return Choice("cpu", tuple(overrides), roles, reason)
 
 
-def translator_available(choice: Choice | None = None) -> bool:
-    """Whether the chosen build has a real (or smoke) translation model to run."""
-    choice = choice or choose()
-    return choice.profile == "smoke" or not choice.roles.get("translator", "").startswith("none")
+def translator_available(model: str) -> bool:
+    """Whether the translation model ``model`` (a config's ``translate.model``) can run here.
+
+    Asked of the model itself, not of :func:`choose`'s roles, so that it holds in a build where
+    ``TDLIB_PROFILE`` was exported (the roles are then not known). The smoke models are built in code.
+    """
+    return model.startswith("smoke:") or model_available(model)
 
 
 def banner(profile: str | None = None) -> str:

@@ -19,7 +19,7 @@ from tdlib.errors import DataError
 
 REFERENCE_DIR = Path(__file__).parent / "data" / "reference"
 FILES = ("manifest.json", "teacher_scores.jsonl.gz", "entropies.json", "train_logs.json", "metrics.csv",
-         "per_query.csv", "comparisons.csv")
+         "per_query.csv", "comparisons.csv", "training_cost.json")
 
 
 def available(directory: Path = REFERENCE_DIR) -> bool:
@@ -68,6 +68,14 @@ def entropies(directory: Path = REFERENCE_DIR) -> dict[str, dict[str, list[float
 def train_logs(directory: Path = REFERENCE_DIR) -> dict[str, list[dict[str, float]]]:
     """{run: [{"step", "loss"}, ...]} for every training run."""
     return json.loads(_path("train_logs.json", directory).read_text(encoding="utf-8"))
+
+
+def training_cost(directory: Path = REFERENCE_DIR):
+    """One row per training run: steps, seconds, queries per second, trainable parameters, peak memory (MiB)."""
+    import pandas as pd
+
+    table = json.loads(_path("training_cost.json", directory).read_text(encoding="utf-8"))
+    return pd.DataFrame.from_dict(table, orient="index").rename_axis("run")
 
 
 def teacher_scores(directory: Path = REFERENCE_DIR) -> dict[str, dict[str, float]]:

@@ -53,6 +53,14 @@ def test_comparisons_and_logs_and_entropies_are_consistent():
     logs = reference.train_logs()
     assert all(len(v) >= 2 and all(e["loss"] >= 0 for e in v) for v in logs.values())
     assert set(logs) == set(metrics.index) - {"baseline"}
+    cost = reference.training_cost()
+    assert set(cost.index) == set(logs)
+    assert (cost["steps"] > 0).all() and (cost["seconds"] > 0).all() and (cost["peak_rss_mib"] > 0).all()
+    # a run with frozen word embeddings trains fewer parameters than the full runs
+    full = cost.loc[[r for r in cost.index if r != "td-frozen"], "trainable_parameters"]
+    assert full.nunique() == 1
+    if "td-frozen" in cost.index:
+        assert cost.loc["td-frozen", "trainable_parameters"] < full.iloc[0]
     ent = reference.entropies()
     assert "before training" in ent
     for sides in ent.values():
