@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass, field
 
 from tdlib.config import load_config
+from tdlib.notes import note
 
 # Real models that can stand in for the cpu profile's, role by role (see the module docstring).
 STAND_IN_TEACHER = "sentence-transformers/all-MiniLM-L6-v2"
@@ -109,13 +110,7 @@ def banner(profile: str | None = None) -> str:
 
 def show(profile: str | None = None) -> None:
     """Display the banner as a highlighted note in a notebook (plain text elsewhere)."""
-    text = banner(profile)
-    try:
-        from IPython.display import Markdown, display
-
-        display(Markdown(f"> **Profile.** {text}"))
-    except ImportError:
-        print(text)
+    note(f"**Profile.** {banner(profile)}")
 
 
 def main(argv: list[str] | None = None) -> int:

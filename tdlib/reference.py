@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tdlib.errors import DataError
+from tdlib.notes import note
 
 REFERENCE_DIR = Path(__file__).parent / "data" / "reference"
 FILES = ("manifest.json", "teacher_scores.jsonl.gz", "entropies.json", "train_logs.json", "metrics.csv",
@@ -51,13 +52,7 @@ def caption(directory: Path = REFERENCE_DIR) -> str:
 
 def show(what: str, directory: Path = REFERENCE_DIR) -> None:
     """A highlighted note in a notebook: what follows is the reference run, not this page's live run."""
-    text = f"**{what}** {caption(directory)}"
-    try:
-        from IPython.display import Markdown, display
-
-        display(Markdown(f"> {text}"))
-    except ImportError:
-        print(text)
+    note(f"**{what}** {caption(directory)}")
 
 
 def entropies(directory: Path = REFERENCE_DIR) -> dict[str, dict[str, list[float]]]:

@@ -56,3 +56,19 @@ def test_the_shell_line_carries_the_stand_ins_to_every_chapter(have, monkeypatch
     assert load_config("cpu").teacher.model == "m"
     assert load_config("smoke").teacher.kind == "cross-encoder"  # another profile: not applied
     assert "teacher: " not in bookprofile.banner()  # forced: the reason given is shown as is
+
+
+def test_the_banner_is_a_note_in_a_notebook_and_text_elsewhere(monkeypatch, capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from tdlib import notes
+
+    monkeypatch.setenv("TDLIB_PROFILE_REASON", "student: a test model")
+    bookprofile.show("cpu")
+    assert capsys.readouterr().out.startswith("**Profile.** ")  # no IPython shell: plain text
+
+    shown = []
+    monkeypatch.setattr("IPython.get_ipython", lambda: InteractiveShell)
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj.data))
+    notes.note("**Reference.** recorded")
+    assert shown == ["> **Reference.** recorded"] and capsys.readouterr().out == ""
