@@ -30,6 +30,9 @@ def test_there_are_chapters_and_all_are_in_the_toc():
 def test_committed_clean_and_following_the_template(nb):
     data = json.loads(nb.read_text(encoding="utf-8"))
     assert data["metadata"]["kernelspec"]["name"] == "python3"
+    # nbformat 4.5: every cell has a unique id (the build warns on a missing one)
+    ids = [c.get("id") for c in data["cells"]]
+    assert None not in ids and len(set(ids)) == len(ids), "a cell has no id or a repeated one"
     code = [c for c in data["cells"] if c["cell_type"] == "code"]
     assert all(not c.get("outputs") and not c.get("execution_count") for c in code), "notebook carries outputs"
     params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
