@@ -1,6 +1,6 @@
 """Open every page of the built book in headless Chromium and check what a reader would see.
 
-    python3 scripts/browser_check.py [_build/html] [--screenshots DIR]
+    python3 scripts/browser_check.py [_build/html] [--screenshots DIR [--whole-pages]]
 
 Chromium (Debian package ``chromium``) is driven over the Chrome DevTools protocol with the
 ``websocket-client`` package. For every HTML page of the build it checks that
@@ -16,7 +16,8 @@ Chromium (Debian package ``chromium``) is driven over the Chrome DevTools protoc
   models" note among their outputs).
 
 It prints one line per problem and exits with status 1 if there is any. ``--screenshots DIR`` also
-saves a 1280x900 screenshot of each page. ``.ci/run`` runs it after building the book; it takes
+saves a 1280x900 screenshot of each page; with ``--whole-pages``, every page from top to bottom, one
+screenshot per screenful (``NAME-01.png``, ``NAME-02.png``, ...). ``.ci/run`` runs it after building the book; it takes
 well under a minute for the whole book.
 """
 from __future__ import annotations
@@ -165,6 +166,20 @@ class Browser:
         data = self.call("Page.captureScreenshot", format="png")["data"]
         path.write_bytes(base64.b64decode(data))
 
+    def screenshots_of_whole_page(self, stem: Path) -> int:
+        """One screenshot per screenful, top to bottom: ``stem-01.png``, ...; returns how many."""
+        def js(expression: str):
+            return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"]["value"]
+
+        height, screen = js("document.documentElement.scrollHeight"), js("window.innerHeight")
+        count = max(1, -(-height // screen))
+        for k in range(count):
+            js(f"window.scrollTo(0, {k * screen}); 0")
+            time.sleep(0.2)  # let the page paint after the scroll
+            self.screenshot(stem.with_name(f"{stem.name}-{k + 1:02d}.png"))
+        js("window.scrollTo(0, 0); 0")
+        return count
+
     def close(self) -> None:
         try:
             self.call("Browser.close")
@@ -251,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("html", nargs="?", default="_build/html", help="the built book (default: _build/html)")
     parser.add_argument("--screenshots", metavar="DIR", help="save a screenshot of every page here")
+    parser.add_argument("--whole-pages", action="store_true",
+                        help="with --screenshots: every screenful of each page, not only the first")
     parser.add_argument("--chromium", help="the browser to run (default: chromium on PATH)")
     args = parser.parse_args(argv)
     root = Path(args.html).resolve()
@@ -277,7 +294,11 @@ def main(argv: list[str] | None = None) -> int:
             report = browser.open(page.as_uri())
             problems = check_page(report, page, root)
             if shots:
-                browser.screenshot(shots / (name.replace("/", "__").removesuffix(".html") + ".png"))
+                stem = shots / name.replace("/", "__").removesuffix(".html")
+                if args.whole_pages:
+                    browser.screenshots_of_whole_page(stem)
+                else:
+                    browser.screenshot(stem.with_suffix(".png"))
             failures += len(problems)
             for p in problems:
                 print(f"{name}: {p}")

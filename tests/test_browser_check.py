@@ -52,3 +52,14 @@ def test_a_clean_page_passes_and_each_kind_of_problem_is_reported(tmp_path, caps
         assert expected in bad, (expected, bad)
     assert problems["notebooks/01_chapter.html"] == ["chapter shows no figure in its outputs"]
     assert (tmp_path / "shots" / "good.png").stat().st_size > 1000
+
+
+def test_whole_page_screenshots_cover_a_tall_page(tmp_path):
+    site = tmp_path / "html"
+    site.mkdir()
+    (site / "tall.html").write_text(_page("".join(f'<p style="height:300px">part {k}</p>' for k in range(10))))
+    assert browser_check.main([str(site), "--chromium", CHROMIUM, "--screenshots", str(tmp_path / "shots"),
+                               "--whole-pages"]) == 0
+    shots = sorted(p.name for p in (tmp_path / "shots").iterdir())
+    # 10 x 300 px (plus margins) in screens of 900 px: four screenfuls
+    assert shots == [f"tall-{k:02d}.png" for k in range(1, 5)], shots
