@@ -125,3 +125,65 @@ def td_against_tt(measure: str = "nDCG@20", directory: Path = REFERENCE_DIR) -> 
         "td_better": int((b > a).sum()), "tt_better": int((b < a).sum()),
         "seed_pairs": [round(float(means[x] - means[y]), 4) for x, y in zip(td, tt)],
     }
+
+
+# Settings that do not change what a run computes, or that a chapter varies on purpose (the method, the
+# seed): a live run that differs from the reference only in these is the reference's recipe.
+_NOT_RECIPE = ("seed", "train.method", "train.save_steps", "train.logging_steps", "translate.",
+               "evaluate.measures", "profile")
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and key != "target_codes":
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def differences(cfg, directory: Path = REFERENCE_DIR) -> list[str]:
+    """How a live run with ``cfg`` differs from the reference run's recipe, one line per setting.
+
+    Empty when the live run is the reference recipe (seed and method aside): its numbers can then be
+    read against the reference's seeds. Batch sizes of scoring, encoding and search are ignored (they
+    change speed, not results), as are the translation settings (the reference used no translator).
+    """
+    live, recorded = _flat(cfg.to_dict()), _flat(manifest(directory)["config"])
+    out = []
+    for key in sorted(set(live) | set(recorded)):
+        if key.startswith(_NOT_RECIPE) or key.endswith(".batch_size"):
+            continue
+        if live.get(key) != recorded.get(key):
+            out.append(f"{key}: {live.get(key)!r} here, {recorded.get(key)!r} in the reference")
+    return out
+
+
+def beside(live: dict[str, dict[str, float]], runs: dict[str, list[str]], measures: list[str],
+           directory: Path = REFERENCE_DIR):
+    """This page's live numbers next to the reference runs they correspond to, one row per live run.
+
+    ``live`` maps a name to its measures; ``runs`` maps the same name to the reference runs of that
+    recipe (for example ``["td-s1", "td-s2"]``). Each measure gets the live value, the reference's
+    mean over those runs, their range (min-max: the seed spread) and the live value minus the mean.
+    ``MAP`` reads the reference's ``AP`` column.
+    """
+    import pandas as pd
+
+    table = metrics(directory).set_index("run")
+    rows = []
+    for name, values in live.items():
+        recorded = table.loc[[r for r in runs[name] if r in table.index]]
+        if recorded.empty:
+            raise DataError(f"the reference has none of the runs {runs[name]} for {name!r}; "
+                            f"it has {', '.join(table.index)}.")
+        row: dict[str, Any] = {"run": name, "reference runs": ", ".join(recorded.index)}
+        for m in measures:
+            column = recorded["AP" if m == "MAP" else m]
+            row[f"{m} here"] = round(float(values[m]), 4)
+            row[f"{m} reference"] = round(float(column.mean()), 4)
+            row[f"{m} reference range"] = f"{column.min():.4f}-{column.max():.4f}"
+            row[f"{m} here - reference"] = round(float(values[m]) - float(column.mean()), 4)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run")

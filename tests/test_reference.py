@@ -83,3 +83,28 @@ def test_the_main_comparison_pools_every_seed():
     td = [f"td-s{s}" for s in m["seeds"]]
     assert n["td_mean"] == pytest.approx(metrics.loc[td, "nDCG@20"].mean(), abs=1e-3)
     assert 0 <= n["p"] <= 1 and n["td_better"] + n["tt_better"] <= n["topics"]
+
+
+def test_a_live_run_is_compared_with_the_reference_only_as_far_as_its_recipe_matches():
+    from tdlib.config import load_config
+
+    m = reference.manifest()
+    same = load_config(m["profile"], overrides=[*m["overrides"], f"lang={m['lang']}", "seed=42",
+                                                "train.method=translate-train", "search.batch_size=3"])
+    assert reference.differences(same) == []  # seed, method and batch sizes are not the recipe
+    shorter = load_config(m["profile"], overrides=[*m["overrides"], f"lang={m['lang']}", "train.max_steps=10"])
+    assert reference.differences(shorter) == ["train.max_steps: 10 here, 100 in the reference"]
+    assert any(d.startswith("student.model:") for d in reference.differences(load_config("smoke")))
+
+    recorded = reference.metrics().set_index("run")
+    td = recorded.loc[["td-s1", "td-s2"], "nDCG@20"]
+    table = reference.beside({"TD here": {"nDCG@20": 0.9, "MAP": 0.5}}, {"TD here": ["td-s1", "td-s2"]},
+                             ["nDCG@20", "MAP"])
+    row = table.loc["TD here"]
+    assert row["reference runs"] == "td-s1, td-s2"
+    assert row["nDCG@20 reference"] == round(float(td.mean()), 4)
+    assert row["nDCG@20 reference range"] == f"{td.min():.4f}-{td.max():.4f}"
+    assert row["nDCG@20 here - reference"] == round(0.9 - float(td.mean()), 4)
+    assert row["MAP reference"] == round(float(recorded.loc[["td-s1", "td-s2"], "AP"].mean()), 4)
+    with pytest.raises(Exception, match="has none of the runs"):
+        reference.beside({"x": {"nDCG@20": 0.5}}, {"x": ["td-s9"]}, ["nDCG@20"])
