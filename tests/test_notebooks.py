@@ -45,7 +45,15 @@ def test_committed_clean_and_following_the_template(nb):
     for heading in ("## Overview", "## Prerequisites", "## Summary", "## Exercises", "## References"):
         assert heading in md, heading
     exercises = md.split("## Exercises", 1)[1].split("## References", 1)[0]
-    assert len(re.findall(r"^\d+\. ", exercises, flags=re.M)) >= 3
+    n_exercises = len(re.findall(r"^\d+\. ", exercises.split("### Solutions", 1)[0], flags=re.M))
+    assert n_exercises >= 3
+    # a worked solution for every exercise, collapsed, in order; solution code cells are collapsed too
+    solutions = [int(k) for k in re.findall(r"^:::\{dropdown\} Solution (\d+):", md, flags=re.M)]
+    assert solutions == list(range(1, n_exercises + 1)), (solutions, n_exercises)
+    for c in code:
+        prompt = c.get("metadata", {}).get("mystnb", {}).get("code_prompt_show", "")
+        if prompt.startswith("Solution"):
+            assert "hide-cell" in c["metadata"].get("tags", []), prompt
     assert re.search(r"^\(ch-[\w-]+\)=", md, flags=re.M)
     assert f"colab.research.google.com/github/{REPO_URL.split('github.com/')[1]}/blob/main/notebooks/{nb.name}" in md
     # the badge is the book's own image, so the page renders offline
