@@ -72,6 +72,9 @@ def load_plaidx(name: str, doc_maxlen: int | None = None) -> Student:
 
     folder = _folder(name)
     meta = read_metadata(folder)
+    if meta.get("similarity", "cosine") != "cosine":
+        raise ModelError(f"{folder}: {METADATA_FILE} asks for similarity={meta['similarity']!r}, but tdlib scores "
+                         "with cosine only (normalised vectors); train or convert the checkpoint for cosine.")
     config = hub.load(AutoConfig.from_pretrained, str(folder), "checkpoint config")
     tokenizer = hub.load(AutoTokenizer.from_pretrained, str(folder), "checkpoint tokenizer")
     q_marker, d_marker = meta.get("query_token_id", "[unused0]"), meta.get("doc_token_id", "[unused1]")
@@ -96,9 +99,12 @@ def load_plaidx(name: str, doc_maxlen: int | None = None) -> Student:
     # tdlib drops the unused [CLS] pooler, so a checkpoint may or may not carry its weights.
     missing = [k for k in expected if k not in encoder_state and not k.endswith("position_ids")
                and not k.startswith("pooler.")]
-    if wrong or missing:
+    # weights the configuration has no place for (config.json with fewer layers than were trained, say)
+    unused = [k for k in encoder_state if k not in expected and not k.startswith("pooler.")]
+    if wrong or missing or unused:
         what = (f"{wrong[0]} has shape {tuple(encoder_state[wrong[0]].shape)}, the config needs {expected[wrong[0]]}"
-                if wrong else f"{len(missing)} encoder weights are missing, e.g. {missing[0]}")
+                if wrong else f"{len(missing)} encoder weights are missing, e.g. {missing[0]}" if missing
+                else f"{len(unused)} stored weights have no place in it, e.g. {unused[0]}")
         raise ModelError(f"{folder}: the weights do not match config.json ({what}).")
     encoder.load_state_dict(encoder_state, strict=False)
     if projection_weight.dim() != 2 or projection_weight.shape[1] != config.hidden_size:

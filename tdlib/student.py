@@ -77,6 +77,24 @@ def maxsim(q: torch.Tensor, q_mask: torch.Tensor, d: torch.Tensor, d_mask: torch
     return best.sum(dim=1)  # (nq, nd)
 
 
+def _refuse_plaidx_weights_without_metadata(folder: Path) -> None:
+    """A local folder of PLAID-X weights (a ColBERT projection beside the encoder) with no artifact.metadata.
+
+    Loaded as a plain encoder, it would silently drop its trained projection; refuse it instead.
+    """
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        return
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as f:
+        keys = set(f.keys())
+    if "linear.weight" in keys and len(keys) > 1:
+        raise ModelError(f"{folder} holds PLAID-X weights (a linear.weight projection beside the encoder) but "
+                         "no artifact.metadata; restore that file (its query and document markers and lengths) "
+                         "to load it as a ColBERT-X student.")
+
+
 def _is_plaidx(name: str, path: str) -> bool:
     """A released PLAID-X checkpoint: a folder (or cached Hub snapshot) with artifact.metadata."""
     if (Path(path) / STUDENT_FILE).is_file():
@@ -160,6 +178,8 @@ class Student(nn.Module):
         if saved.is_file():
             stored = json.loads(saved.read_text(encoding="utf-8"))
             config = StudentConfig(**{**stored, "model": str(path)})
+        else:
+            _refuse_plaidx_weights_without_metadata(Path(path))
         config = config or StudentConfig(model=name)
         encoder = _load_encoder(path)
         tokenizer = hub.load(AutoTokenizer.from_pretrained, path, "student tokenizer")

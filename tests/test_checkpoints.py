@@ -66,3 +66,30 @@ def test_refuses_mismatched_shapes_and_pickles(plaidx):
 def test_missing_metadata_is_explained(tmp_path):
     with pytest.raises(ModelError, match="does not look like a PLAID-X checkpoint"):
         read_metadata(tmp_path)
+
+
+def test_refuses_what_it_would_otherwise_load_wrongly(plaidx, tmp_path):
+    """Three broken copies that used to load without a word (chapter 7, exercise 4)."""
+    def copy(name):
+        return shutil.copytree(plaidx, tmp_path / name)
+
+    fewer = copy("fewer-layers")
+    config = json.loads((fewer / "config.json").read_text())
+    config["num_hidden_layers"] -= 1
+    (fewer / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match=r"stored weights have no place in it, e\.g\. encoder\.layer\.1\."):
+        load_plaidx(str(fewer))
+
+    l2 = copy("l2")
+    meta = json.loads((l2 / "artifact.metadata").read_text())
+    meta["similarity"] = "l2"
+    (l2 / "artifact.metadata").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="similarity='l2'.*cosine only"):
+        load_plaidx(str(l2))
+
+    bare = copy("no-metadata")
+    (bare / "artifact.metadata").unlink()
+    with pytest.raises(ModelError, match="PLAID-X weights .* but no artifact.metadata"):
+        Student.from_pretrained(str(bare))
+    # the intact copy still loads both ways
+    assert Student.from_pretrained(str(plaidx)).config.kind == "colbert"
