@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from tdlib.config import to_jsonable
 
@@ -170,6 +170,24 @@ class Stage:
         if final.is_file() and not partial.exists():
             os.replace(final, partial)
         return partial
+
+    def resume(self, name: str, resumable: bool, record_ids: Callable[[Path], Iterable[str]]) -> tuple[Path, set[str]]:
+        """The partial file of output ``name`` (one record per line) and the ids of the records it holds.
+
+        With ``resumable`` (what :meth:`begin` returned), a last line cut short by a kill is removed,
+        atomically, so the file ends after its last complete record; otherwise the partial file is
+        deleted and no record is done. ``record_ids`` reads the ids from the file.
+        """
+        partial = self.partial(name)
+        if not (resumable and partial.is_file()):
+            partial.unlink(missing_ok=True)
+            return partial, set()
+        data = partial.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1]
+        if len(complete) != len(data):
+            with atomic_path(partial) as tmp:
+                tmp.write_bytes(complete)
+        return partial, set(record_ids(partial))
 
     def finish(self, summary: Mapping[str, Any] | None = None) -> None:
         atomic_write_json(self.dir / DONE_FILE, dict(summary or {}))

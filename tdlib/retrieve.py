@@ -21,6 +21,7 @@ from typing import Sequence
 import torch
 
 from tdlib.artifacts import Stage, atomic_path, atomic_write_text, fingerprint
+from tdlib.batching import by_length
 from tdlib.config import IndexConfig, SearchConfig, StudentConfig
 from tdlib.data import Doc, Query, Run, write_run
 from tdlib.errors import DataError
@@ -139,12 +140,11 @@ class Index:
         vectors, offsets = tensors["vectors"].float(), tensors["offsets"]
         self.chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         lengths = offsets[1:] - offsets[:-1]
-        order = torch.argsort(lengths, stable=True)
-        for start in range(0, len(owners), chunk):
-            rows = order[start:start + chunk]
+        for batch in by_length(lengths.tolist(), chunk, longest_first=False):
+            rows = torch.tensor(batch, dtype=torch.long)
             width = int(lengths[rows].max())
             padded = torch.zeros(len(rows), width, vectors.shape[1])
-            for row, p in enumerate(rows.tolist()):
+            for row, p in enumerate(batch):
                 a, b = int(offsets[p]), int(offsets[p + 1])
                 padded[row, : b - a] = vectors[a:b]
                 # Pad with copies of the passage's first vector: a duplicate never changes a maximum,

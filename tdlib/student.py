@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tdlib import hub
+from tdlib.batching import map_by_length
 from tdlib.config import StudentConfig
 from tdlib.errors import ModelError
 
@@ -334,17 +335,16 @@ class Student(nn.Module):
         was_training = self.training
         self.eval()
         ids = self.token_ids(texts, is_query)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
-        out: list[torch.Tensor | None] = [None] * len(texts)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+
+        def run(idx: list[int]) -> list[torch.Tensor]:
             batch = self.pad([ids[i] for i in idx], is_query)
             vectors, mask = self.embed(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device),
                                        is_query)
-            for i, kept in zip(idx, _unpadded(vectors, mask)):
-                out[i] = kept
+            return _unpadded(vectors, mask)
+
+        out = map_by_length([len(i) for i in ids], batch_size, run)
         self.train(was_training)
-        return out  # type: ignore[return-value]
+        return out
 
 
 def _unpadded(vectors: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from tdlib import hub
+from tdlib.batching import map_by_length
 from tdlib.artifacts import Stage, merge_shards, shard_dir
 from tdlib.config import Config, TeacherConfig
 from tdlib.data import Doc, Query, TdistIndex, TrainingSet, format_tdist_line, iter_tdist, source_fingerprint
@@ -68,14 +69,13 @@ class CrossEncoderTeacher:
         network.eval()
         enc = tokenizer([q.text for q in queries], [p.text for p in passages], truncation="longest_first",
                         max_length=self.model.max_seq_length)
-        order = sorted(range(len(queries)), key=lambda i: len(enc["input_ids"][i]), reverse=True)
-        out = np.empty(len(order), dtype=np.float32)
-        for start in range(0, len(order), self.cfg.batch_size):
-            idx = order[start:start + self.cfg.batch_size]
+
+        def run(idx: list[int]) -> np.ndarray:
             batch = tokenizer.pad({k: [v[i] for i in idx] for k, v in enc.items()}, return_tensors="pt")
-            logits = network(**batch.to(network.device)).logits  # (batch, 1)
-            out[idx] = logits[:, 0].float().cpu().numpy()
-        return out
+            return network(**batch.to(network.device)).logits[:, 0].float().cpu().numpy()  # (batch,)
+
+        return np.array(map_by_length([len(i) for i in enc["input_ids"]], self.cfg.batch_size, run),
+                        dtype=np.float32)
 
     def _score_with_predict(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
         pairs = [(q.text, p.text) for q, p in zip(queries, passages)]
@@ -110,17 +110,16 @@ class MonoT5Teacher:
         """Tokenise every pair once, batch them in order of token count, pad each batch to its longest."""
         texts = [self.TEMPLATE.format(q=q.text, d=p.text) for q, p in zip(queries, passages)]
         ids = self.tokenizer(texts, max_length=self.cfg.max_length, truncation=True)["input_ids"]
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
-        out = np.empty(len(order), dtype=np.float32)
         device = self.model.device
-        for start in range(0, len(order), self.cfg.batch_size):
-            idx = order[start:start + self.cfg.batch_size]
+
+        def run(idx: list[int]) -> np.ndarray:
             enc = self.tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt").to(device)
             decoder = torch.full((len(idx), 1), self.start_id, dtype=torch.long, device=device)
             logits = self.model(**enc, decoder_input_ids=decoder).logits[:, 0, :]  # (batch, vocab)
             two = torch.log_softmax(logits[:, [self.false_id, self.true_id]].float(), dim=-1)
-            out[idx] = two[:, 1].cpu().numpy()
-        return out
+            return two[:, 1].cpu().numpy()
+
+        return np.array(map_by_length([len(i) for i in ids], self.cfg.batch_size, run), dtype=np.float32)
 
 
 class BiEncoderTeacher:
@@ -244,19 +243,7 @@ def score_candidates(
         return merge_shards(out_dir, stage, shard[1], SCORES_FILE) or done
     resumable = stage.begin()
     qtexts, ptexts = pair_texts(training, cfg.teacher.setting, translated_queries)
-    partial = stage.partial(SCORES_FILE)
-    done: set[str] = set()
-    if resumable and partial.is_file():
-        # Keep only complete lines: a crash can leave half a line at the end.
-        good = []
-        with open(partial, encoding="utf-8") as f:
-            for line in f:
-                if line.endswith("\n"):
-                    good.append(line)
-        partial.write_text("".join(good), encoding="utf-8")
-        done = {qid for qid, _ in iter_tdist(partial)}
-    else:
-        partial.unlink(missing_ok=True)
+    partial, done = stage.resume(SCORES_FILE, resumable, lambda p: (qid for qid, _ in iter_tdist(p)))
     todo = [qid for qid in training.queries if qid not in done]
     if todo:
         teacher = teacher or load_teacher(cfg.teacher)

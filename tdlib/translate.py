@@ -18,6 +18,7 @@ from typing import Sequence
 import torch
 
 from tdlib import hub
+from tdlib.batching import map_by_length
 from tdlib.artifacts import Stage, merge_shards, shard_dir
 from tdlib.config import TranslateConfig
 from tdlib.data import Doc, iter_jsonl
@@ -60,16 +61,14 @@ class Translator:
 
     @torch.no_grad()
     def translate_sentences(self, sentences: Sequence[str]) -> list[str]:
-        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]), reverse=True)
-        out: list[str] = [""] * len(sentences)
-        for start in range(0, len(order), self.cfg.batch_size):
-            idx = order[start:start + self.cfg.batch_size]
+        def run(idx: list[int]) -> list[str]:
             enc = self.tokenizer([sentences[i] for i in idx], max_length=self.cfg.max_length, truncation=True,
                                  padding=True, return_tensors="pt").to(self.model.device)
             generated = self.model.generate(**enc, **self.generate_kwargs)
-            for i, text in zip(idx, self.tokenizer.batch_decode(generated, skip_special_tokens=True)):
-                out[i] = text.strip()
-        return out
+            return [text.strip() for text in self.tokenizer.batch_decode(generated, skip_special_tokens=True)]
+
+        # in order of characters, a guide good enough within one language (the source is always English)
+        return map_by_length([len(s) for s in sentences], self.cfg.batch_size, run)
 
     def translate(self, texts: Sequence[str]) -> list[str]:
         """Translate whole passages: split, translate all sentences together, rejoin."""
@@ -108,14 +107,7 @@ def translate_docs(
                                    progress=progress, translator=translator)
         return merge_shards(out_dir, stage, shard[1], PASSAGES_FILE) or done_part
     resumable = stage.begin()
-    partial = stage.partial(PASSAGES_FILE)
-    done: set[str] = set()
-    if resumable and partial.is_file():
-        lines = [l for l in partial.read_text(encoding="utf-8").splitlines(keepends=True) if l.endswith("\n")]
-        partial.write_text("".join(lines), encoding="utf-8")
-        done = {str(o["id"]) for o in iter_jsonl(partial)}
-    else:
-        partial.unlink(missing_ok=True)
+    partial, done = stage.resume(PASSAGES_FILE, resumable, lambda p: (str(o["id"]) for o in iter_jsonl(p)))
     todo = [d for d in docs if d.doc_id not in done]
     if todo:
         translator = translator or Translator(cfg, lang)

@@ -57,3 +57,25 @@ def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
     with atomic_dir(target) as tmp:
         (tmp / "c").write_text("third")
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_resume_cuts_a_half_written_record_and_nothing_else(tmp_path):
+    import json
+
+    stage = Stage(tmp_path / "s", "demo", {"n": 1})
+    stage.begin()
+    partial = stage.partial("out.jsonl")
+    # a line separator inside a text is data, not a line end: that record is complete
+    complete = [json.dumps({"id": "a", "text": "one\u2028two"}, ensure_ascii=False) + "\n",
+                json.dumps({"id": "b", "text": "three"}) + "\n"]
+    partial.write_text("".join(complete) + '{"id": "c", "te', encoding="utf-8")
+
+    def ids(p):
+        return (json.loads(line)["id"] for line in p.read_text(encoding="utf-8").split("\n") if line)
+
+    same, done = stage.resume("out.jsonl", True, ids)
+    assert same == partial and done == {"a", "b"}
+    assert partial.read_text(encoding="utf-8") == "".join(complete)
+    assert [p.name for p in partial.parent.iterdir() if p.name.endswith(".tmp")] == []  # written atomically
+    # not resumable (another config): the partial file goes
+    assert stage.resume("out.jsonl", False, ids) == (partial, set()) and not partial.exists()
