@@ -51,12 +51,6 @@ class Qrel(NamedTuple):
     relevance: int
 
 
-class ScoredDoc(NamedTuple):
-    query_id: str
-    doc_id: str
-    score: float
-
-
 class Topic(NamedTuple):
     """A NeuCLIR-style topic as stored by the mini collection."""
 
@@ -947,7 +941,7 @@ def load_training(
 
 
 __all__ = [
-    "Doc", "Query", "Qrel", "ScoredDoc", "Topic", "TrainingSet", "Texts", "Candidates", "Run", "MINI_DIR",
+    "Doc", "Query", "Qrel", "Topic", "TrainingSet", "Texts", "Candidates", "Run", "MINI_DIR",
     "iter_jsonl", "write_jsonl", "read_docs", "write_docs", "read_queries", "write_queries",
     "read_qrels", "write_qrels", "iter_tdist", "read_tdist", "TdistIndex", "write_tdist", "format_tdist_line",
     "read_run", "write_run", "local_file", "register_collection", "register_mini", "iter_docs", "load_docs", "load_subcollection", "load_queries",

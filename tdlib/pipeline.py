@@ -50,7 +50,7 @@ def training_set(cfg: Config, translated: str | None = None, english: bool = Tru
     )
 
 
-def test_docs(cfg: Config) -> list[Doc]:
+def documents_to_index(cfg: Config) -> list[Doc]:
     """The documents to index: the whole test collection, or the sub-collection ``data.test_distractors`` asks for.
 
     A sub-collection is drawn in one pass over the collection and kept for the rest of the process,
@@ -182,7 +182,7 @@ def index(cfg: Config, out: str | Path, student: str | None = None, progress: bo
     from tdlib.retrieve import build_index
 
     ref = _student_dir(cfg, out, student, progress)
-    return build_index(ref, test_docs(cfg), cfg.index, _p(out, name), inputs=_test_inputs(cfg),
+    return build_index(ref, documents_to_index(cfg), cfg.index, _p(out, name), inputs=_test_inputs(cfg),
                        progress=progress, student_config=cfg.student, seed=cfg.seed)
 
 

@@ -88,9 +88,9 @@ def build_index(
                                      "docs": len(docs)})
     if stage.is_complete():
         return stage.dir
-    stage.begin()
-    if not docs:
+    if not docs:  # before begin(), which would clear an earlier index of this stage
         raise DataError("the collection to index has no documents.")
+    stage.begin()
     student = student or Student.from_pretrained(str(student_dir), student_config, seed=seed)
     if torch.cuda.is_available():
         student.to("cuda")

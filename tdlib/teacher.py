@@ -91,17 +91,18 @@ class MonoT5Teacher:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
         self.cfg = cfg
-        self.tokenizer = hub.load(AutoTokenizer.from_pretrained, cfg.model, "MonoT5 tokenizer")
-        dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-        self.model = hub.load(AutoModelForSeq2SeqLM.from_pretrained, cfg.model, "MonoT5 teacher", dtype=dtype)
-        self.model.to(_device()).eval()
         if len(cfg.prediction_tokens) != 2:
             raise ConfigError("teacher.prediction_tokens needs two tokens: the negative one, then the positive one.")
+        self.tokenizer = hub.load(AutoTokenizer.from_pretrained, cfg.model, "MonoT5 tokenizer")
+        # checked with the tokenizer, before the (up to 3B-parameter) model is loaded
         ids = [self.tokenizer.encode(w, add_special_tokens=False) for w in cfg.prediction_tokens]
         if any(len(i) != 1 for i in ids):
             raise ConfigError(f"the MonoT5 tokens {cfg.prediction_tokens} must each be one token of {cfg.model}'s "
                               "vocabulary; see its model card.")
         self.false_id, self.true_id = ids[0][0], ids[1][0]
+        dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        self.model = hub.load(AutoModelForSeq2SeqLM.from_pretrained, cfg.model, "MonoT5 teacher", dtype=dtype)
+        self.model.to(_device()).eval()
         start = self.model.config.decoder_start_token_id
         self.start_id = start if start is not None else self.tokenizer.pad_token_id
 

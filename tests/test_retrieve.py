@@ -1,7 +1,9 @@
+import pytest
 import torch
 
 from tdlib.config import IndexConfig, SearchConfig, StudentConfig
 from tdlib.data import Doc, Query, read_run
+from tdlib.errors import DataError
 from tdlib.retrieve import Index, build_index, search, split_passages
 from tdlib.student import Student
 
@@ -45,6 +47,10 @@ def test_index_and_search_a_collection(tmp_path):
                  tmp_path / "r", progress=False)
     results = read_run(run)
     assert set(results) == {"1", "2"} and all(len(v) == 3 for v in results.values())
+    # an empty collection is refused before the stage directory is touched: the index built above stays
+    with pytest.raises(DataError, match="no documents"):
+        build_index(tmp_path / "s", [], IndexConfig(passage_tokens=10, stride=5), tmp_path / "i", progress=False)
+    assert (idx / "index.safetensors").is_file()
 
 
 def test_single_vector_profiles_drop_tail_windows_the_paper_keeps_them():

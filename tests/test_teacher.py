@@ -160,3 +160,19 @@ def test_bi_encoder_teacher_encodes_each_distinct_text_once(smoke_cfg, tmp_path)
     one = fresh.score([Query(qid, training.queries[qid])], [Doc(pid, training.english[pid])])
     line = next(data.iter_tdist(tmp_path / "teacher" / "scores.jsonl"))
     assert line[0] == qid and dict(line[1])[pid] == pytest.approx(float(one[0]), abs=1e-5)
+
+
+def test_monot5_tokens_are_checked_before_the_model_is_loaded(monkeypatch):
+    import transformers
+
+    from tdlib.errors import ConfigError
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the prediction tokens were checked")
+
+    monkeypatch.setattr(transformers.AutoModelForSeq2SeqLM, "from_pretrained", no_model)
+    with pytest.raises(ConfigError, match="needs two tokens"):
+        teacher.MonoT5Teacher(TeacherConfig(kind="monot5", model="smoke:monot5", prediction_tokens=["true"]))
+    with pytest.raises(ConfigError, match="must each be one token"):
+        teacher.MonoT5Teacher(TeacherConfig(kind="monot5", model="smoke:monot5",
+                                            prediction_tokens=["false", "definitely relevant"]))
