@@ -128,17 +128,18 @@ def _build(kind: str, out: Path) -> None:
         elif kind == "plaidx":
             from transformers import XLMRobertaConfig, XLMRobertaModel
 
-            from tdlib.checkpoints import write_plaidx_layout
-            from tdlib.config import StudentConfig
-            from tdlib.student import Student
+            from tdlib.checkpoints import write_layout
 
             tok.add_tokens(["[unused0]", "[unused1]"])  # PLAID-X adds its markers, query first
             cfg = XLMRobertaConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                                    intermediate_size=128, max_position_embeddings=520,
                                    pad_token_id=tok.pad_token_id)
-            student = Student(XLMRobertaModel(cfg), tok, StudentConfig(
-                model="", dim=32, query_maxlen=16, doc_maxlen=64, query_marker="[unused0]", doc_marker="[unused1]"))
-            write_plaidx_layout(student, out)
+            encoder = XLMRobertaModel(cfg)
+            encoder.pooler = None  # the students use no [CLS] pooler, and the layout carries none
+            projection = torch.nn.Linear(64, 32, bias=False)  # drawn after the encoder, from the same seed
+            write_layout(out, encoder, tok, projection.weight, {
+                "query_marker": "[unused0]", "doc_marker": "[unused1]", "query_maxlen": 16, "doc_maxlen": 64,
+                "dim": 32, "attend_to_mask_tokens": False, "mask_punctuation": True})
             return
         elif kind == "translator":
             cfg = MarianConfig(vocab_size=vocab, d_model=64, encoder_layers=2, decoder_layers=2,

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tdlib import hub
+from tdlib import checkpoints, hub
 from tdlib.batching import map_by_length
 from tdlib.config import StudentConfig
 from tdlib.errors import ModelError
@@ -78,40 +78,32 @@ def maxsim(q: torch.Tensor, q_mask: torch.Tensor, d: torch.Tensor, d_mask: torch
     return best.sum(dim=1)  # (nq, nd)
 
 
-def _refuse_plaidx_weights_without_metadata(folder: Path) -> None:
-    """A local folder of PLAID-X weights (a ColBERT projection beside the encoder) with no artifact.metadata.
-
-    Loaded as a plain encoder, it would silently drop its trained projection; refuse it instead.
-    """
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
-        return
-    from safetensors import safe_open
-
-    with safe_open(str(weights), framework="pt") as f:
-        keys = set(f.keys())
-    if "linear.weight" in keys and len(keys) > 1:
-        raise ModelError(f"{folder} holds PLAID-X weights (a linear.weight projection beside the encoder) but "
-                         "no artifact.metadata; restore that file (its query and document markers and lengths) "
-                         "to load it as a ColBERT-X student.")
-
-
 def _is_plaidx(name: str, path: str) -> bool:
-    """A released PLAID-X checkpoint: a folder (or cached Hub snapshot) with artifact.metadata."""
+    """A PLAID-X checkpoint: a folder with artifact.metadata, or a Hub id whose repository has one."""
     if (Path(path) / STUDENT_FILE).is_file():
         return False
-    if (Path(path) / "artifact.metadata").is_file():
-        return True
     if Path(path).exists():
-        return False
-    from huggingface_hub import try_to_load_from_cache
+        return checkpoints.is_layout(path)
+    from huggingface_hub import file_exists, try_to_load_from_cache
 
-    if name.startswith("hltcoe/plaidx"):
-        return True
     try:
-        return isinstance(try_to_load_from_cache(name, "artifact.metadata"), str)
-    except ValueError:  # not a valid Hub id either: let the normal loader report it
+        if isinstance(try_to_load_from_cache(name, checkpoints.METADATA_FILE), str):
+            return True
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            return False  # not cached: the loader below reports the missing model
+        return file_exists(name, checkpoints.METADATA_FILE)
+    except Exception:  # noqa: BLE001 (not a Hub id, or no network: the normal loader reports it)
         return False
+
+
+def _folder(name: str) -> Path:
+    """A local folder for ``name``: itself, or a Hugging Face snapshot (downloaded if allowed)."""
+    path = Path(hub.resolve(name))
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    return Path(hub.load(snapshot_download, name, "PLAID-X checkpoint"))
 
 
 def _load_encoder(path: str) -> nn.Module:
@@ -172,15 +164,16 @@ class Student(nn.Module):
 
         path = hub.resolve(name)
         if _is_plaidx(name, path):
-            from tdlib.checkpoints import load_plaidx
-
             return load_plaidx(name)
         saved = Path(path) / STUDENT_FILE
         if saved.is_file():
             stored = json.loads(saved.read_text(encoding="utf-8"))
             config = StudentConfig(**{**stored, "model": str(path)})
-        else:
-            _refuse_plaidx_weights_without_metadata(Path(path))
+        elif checkpoints.has_projection_weights(Path(path)):
+            # loaded as a plain encoder, the trained projection would silently be dropped
+            raise ModelError(f"{path} holds PLAID-X weights (a {checkpoints.PROJECTION_KEY} projection beside the "
+                             f"encoder) but no {checkpoints.METADATA_FILE}; restore that file (its query and document "
+                             "markers and lengths) to load it as a ColBERT-X student.")
         config = config or StudentConfig(model=name)
         encoder = _load_encoder(path)
         tokenizer = hub.load(AutoTokenizer.from_pretrained, path, "student tokenizer")
@@ -352,3 +345,68 @@ def _unpadded(vectors: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
     counts = mask.sum(dim=1).tolist()
     kept = vectors[mask.bool()].to(torch.float16).cpu()
     return [piece.clone() for piece in kept.split(counts)]
+
+
+# ---------------------------------------------------------------------- the PLAID-X layout
+
+
+def load_plaidx(name: str, doc_maxlen: int | None = None) -> Student:
+    """A ColBERT-X student from a PLAID-X checkpoint folder or Hugging Face id (:mod:`tdlib.checkpoints`).
+
+    The encoder is built from ``config.json`` and must take every stored weight, with the right shapes;
+    the projection must fit the encoder and the metadata's ``dim``. Anything else is refused, naming
+    the folder.
+    """
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    folder = _folder(name)
+    meta = checkpoints.read_metadata(folder)
+    config = hub.load(AutoConfig.from_pretrained, str(folder), "checkpoint config")
+    tokenizer = hub.load(AutoTokenizer.from_pretrained, str(folder), "checkpoint tokenizer")
+    q_marker, d_marker = meta.get("query_token_id", "[unused0]"), meta.get("doc_token_id", "[unused1]")
+    # PLAID-X adds the markers to the vocabulary when the tokenizer lacks them, query first.
+    for marker in (q_marker, d_marker):
+        if marker not in tokenizer.get_vocab():
+            tokenizer.add_tokens([marker])
+    encoder_state, projection_weight = checkpoints.split_weights(
+        folder, checkpoints.read_weights(folder), getattr(config, "model_type", ""))
+    encoder = AutoModel.from_config(config)
+    embeddings = encoder_state.get("embeddings.word_embeddings.weight")
+    if embeddings is not None and embeddings.shape[0] != encoder.get_input_embeddings().weight.shape[0]:
+        encoder.resize_token_embeddings(embeddings.shape[0])
+    expected = {k: tuple(v.shape) for k, v in encoder.state_dict().items()}
+    wrong = [k for k, v in encoder_state.items() if k in expected and tuple(v.shape) != expected[k]]
+    # tdlib drops the unused [CLS] pooler, so a checkpoint may or may not carry its weights.
+    missing = [k for k in expected if k not in encoder_state and not k.endswith("position_ids")
+               and not k.startswith("pooler.")]
+    # weights the configuration has no place for (config.json with fewer layers than were trained, say)
+    unused = [k for k in encoder_state if k not in expected and not k.startswith("pooler.")]
+    if wrong or missing or unused:
+        what = (f"{wrong[0]} has shape {tuple(encoder_state[wrong[0]].shape)}, the config needs {expected[wrong[0]]}"
+                if wrong else f"{len(missing)} encoder weights are missing, e.g. {missing[0]}" if missing
+                else f"{len(unused)} stored weights have no place in it, e.g. {unused[0]}")
+        raise ModelError(f"{folder}: the weights do not match config.json ({what}).")
+    encoder.load_state_dict(encoder_state, strict=False)
+    if projection_weight.dim() != 2 or projection_weight.shape[1] != config.hidden_size:
+        raise ModelError(f"{folder}: {checkpoints.PROJECTION_KEY} has shape {tuple(projection_weight.shape)}, "
+                         f"but the encoder's hidden size is {config.hidden_size}.")
+    if len(tokenizer) > encoder.get_input_embeddings().weight.shape[0]:
+        raise ModelError(f"{folder}: the tokenizer has {len(tokenizer)} tokens but the embeddings only "
+                         f"{encoder.get_input_embeddings().weight.shape[0]}.")
+    dim = int(projection_weight.shape[0])
+    if "dim" in meta and int(meta["dim"]) != dim:
+        raise ModelError(f"{folder}: {checkpoints.METADATA_FILE} says dim={meta['dim']} but "
+                         f"{checkpoints.PROJECTION_KEY} gives {dim}.")
+    projection = nn.Linear(config.hidden_size, dim, bias=False)
+    with torch.no_grad():
+        projection.weight.copy_(projection_weight)
+    student_cfg = StudentConfig(model=str(folder), **checkpoints.settings(meta, dim, doc_maxlen))
+    return Student(encoder.eval(), tokenizer, student_cfg, projection)
+
+
+def write_plaidx_layout(student: Student, folder: str | os.PathLike[str], base_prefix: str = "roberta") -> Path:
+    """Save a ColBERT-X student in the PLAID-X layout (the authors' loaders read it)."""
+    if student.projection is None:
+        raise ModelError("only a ColBERT-X student (kind='colbert') has the PLAID-X layout.")
+    return checkpoints.write_layout(folder, student.encoder, student.tokenizer, student.projection.weight,
+                                    asdict(student.config), base_prefix)

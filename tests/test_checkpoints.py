@@ -4,10 +4,10 @@ import shutil
 import pytest
 import torch
 
-from tdlib.checkpoints import load_plaidx, read_metadata
+from tdlib.checkpoints import read_metadata
 from tdlib.errors import ModelError
 from tdlib.smoke import build
-from tdlib.student import Student
+from tdlib.student import Student, load_plaidx
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ if not (PLAIDX_DIR / "colbert" / "modeling" / "colbert.py").is_file():
                 f"PLAID-X=={PLAIDX_VERSION} (and GitPython ujson more-itertools), as .ci/run does",
                 allow_module_level=True)
 
-from tdlib.checkpoints import load_plaidx, write_plaidx_layout  # noqa: E402
+from tdlib.student import load_plaidx, write_plaidx_layout  # noqa: E402
 from tdlib.config import StudentConfig  # noqa: E402
 from tdlib.smoke import build  # noqa: E402
 from tdlib.student import Student  # noqa: E402
