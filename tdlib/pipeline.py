@@ -218,8 +218,12 @@ def baseline(cfg: Config, out: str | Path, progress: bool = True) -> dict[str, A
 
 
 def run_all(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = False,
-            with_baseline: bool = True) -> dict[str, Any]:
-    """Every stage in order; returns and writes ``summary.json`` with metrics and stage times."""
+            with_baseline: bool = True, scores: str | None = None) -> dict[str, Any]:
+    """Every stage in order; returns and writes ``summary.json`` with metrics and stage times.
+
+    ``scores``: a teacher score file to train on instead of scoring here (several students that keep
+    one teacher share one scoring stage, as chapter 6's variants do).
+    """
     times: dict[str, float] = {}
     _check_test(cfg, docs=True)  # a bad test collection fails now, not after hours of training
 
@@ -231,9 +235,9 @@ def run_all(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = 
 
     if use_mt:
         timed("translate", translate, cfg, out, progress)
-    if cfg.train.method == "distill" and cfg.teacher.kind != "precomputed":
+    if scores is None and cfg.train.method == "distill" and cfg.teacher.kind != "precomputed":
         timed("score", score, cfg, out, progress, use_mt)
-    timed("train", train, cfg, out, progress, use_mt)
+    timed("train", train, cfg, out, progress, use_mt, scores)
     timed("index", index, cfg, out, None, progress)
     timed("search", search, cfg, out, None, progress)
     metrics = timed("evaluate", evaluate, cfg, out, None, "evaluate", progress)

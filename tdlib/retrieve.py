@@ -66,6 +66,22 @@ def split_passages(text: str, tokenizer, passage_tokens: int, stride: int, tails
     return [tokenizer.decode(ids[start:start + passage_tokens]) for start in starts]
 
 
+def pad_vectors(vectors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n, longest, dim) float32 vectors and their (n, longest) mask, from n tensors of (tokens, dim).
+
+    >>> x, mask = pad_vectors([torch.ones(2, 3), torch.ones(1, 3)])
+    >>> tuple(x.shape), mask.tolist()
+    ((2, 2, 3), [[1.0, 1.0], [1.0, 0.0]])
+    """
+    width = max(v.shape[0] for v in vectors)
+    x = torch.zeros(len(vectors), width, vectors[0].shape[1])
+    mask = torch.zeros(len(vectors), width)
+    for i, v in enumerate(vectors):
+        x[i, : v.shape[0]] = v.float()
+        mask[i, : v.shape[0]] = 1
+    return x, mask
+
+
 def build_index(
     student_dir: str | Path,
     docs: Sequence[Doc],
@@ -191,13 +207,7 @@ def search(
     for start in progress_bar(range(0, len(queries), cfg.batch_size), desc=Path(out_dir).name, unit="batch",
                               progress=progress):
         batch = queries[start:start + cfg.batch_size]
-        encoded = student.encode([q.text for q in batch], is_query=True)
-        width = max(v.shape[0] for v in encoded)
-        q = torch.zeros(len(batch), width, encoded[0].shape[1])
-        q_mask = torch.zeros(len(batch), width)
-        for i, v in enumerate(encoded):
-            q[i, : v.shape[0]] = v.float()
-            q_mask[i, : v.shape[0]] = 1
+        q, q_mask = pad_vectors(student.encode([q.text for q in batch], is_query=True))
         scores, positions = index.search(q, q_mask, cfg.k)
         for i, query in enumerate(batch):
             run[query.query_id] = [(index.doc_ids[j], float(s)) for s, j in zip(scores[i].tolist(), positions[i].tolist())]
