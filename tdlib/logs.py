@@ -31,8 +31,9 @@ def quiet(verbose: bool = False) -> None:
     verbose
         ``False``: no INFO records from any logger (``ir_datasets`` gives each of its loggers level
         INFO and a handler of its own when first used, so only :func:`logging.disable` reaches them),
-        ``transformers`` reports errors only and shows no bars for loading or saving weights (the Hub's
-        download bars stay as they were). ``True``: the
+        ``transformers`` and ``huggingface_hub`` report errors only (no "could not reach the Hub" for
+        each cached model offline) and show no bars for loading or saving weights (the Hub's download
+        bars stay as they were). ``True``: the
         libraries' defaults, plus ``tdlib``'s INFO records (the Trainer's log at each logging step).
 
     Example
@@ -42,13 +43,17 @@ def quiet(verbose: bool = False) -> None:
     >>> import logging
     >>> logging.getLogger("ir_datasets").isEnabledFor(logging.INFO)
     False
+    >>> logging.getLogger("huggingface_hub.hf_api").isEnabledFor(logging.WARNING)
+    False
     >>> logs.quiet(verbose=True)
     """
+    from huggingface_hub.utils import logging as hub_logging
     from transformers.utils import logging as hf_logging
 
     if verbose:
         logging.disable(logging.NOTSET)
         hf_logging.set_verbosity_warning()
+        hub_logging.set_verbosity_warning()
         hf_logging.enable_progress_bar()
         ours = logging.getLogger(LOGGER)
         ours.setLevel(logging.INFO)
@@ -59,6 +64,8 @@ def quiet(verbose: bool = False) -> None:
 
         logging.disable(logging.INFO)
         hf_logging.set_verbosity_error()
+        # offline (HF_HUB_OFFLINE=1), every cached model would warn that the Hub could not be reached
+        hub_logging.set_verbosity_error()
         downloads = not are_progress_bars_disabled()
         hf_logging.disable_progress_bar()  # also turns off the Hub's bars ...
         if downloads:
