@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import shutil
 import time
@@ -143,10 +142,6 @@ class TrainingModule(nn.Module):
         return {"loss": loss, "scores": scores}
 
 
-def _world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def training_arguments(cfg: Config, checkpoint_dir: Path):
     from transformers import TrainingArguments
 
@@ -247,7 +242,10 @@ def train_student(
     final = stage.path(STUDENT_DIR)
     if stage.is_complete():
         return final
-    main_process = int(os.environ.get("RANK", "0")) == 0
+    checkpoints = stage.path("checkpoints")
+    # the launcher's rank and world size (torchrun, accelerate launch), as the Trainer itself reads them
+    args = training_arguments(cfg, checkpoints)
+    main_process = args.process_index == 0
     resumable = stage.begin() if main_process else True
     scores = None
     if cfg.train.method == "distill":
@@ -257,17 +255,16 @@ def train_student(
         missing = [q for q in training.queries if q not in scores]
         if missing:
             raise DataError(f"{scores_file} has no scores for {len(missing)} training queries, e.g. {missing[0]!r}.")
-    global_batch = cfg.train.batch_queries * cfg.train.grad_accumulation * _world_size()
+    global_batch = cfg.train.batch_queries * cfg.train.grad_accumulation * args.world_size
     epochs = max(1, math.ceil(cfg.train.max_steps * global_batch / max(1, len(training.queries))))
     examples = TrainingExamples(training, cfg, scores, epochs=epochs)
     student = Student.from_pretrained(cfg.student.model, cfg.student, seed=cfg.seed)
     if cfg.train.freeze_embeddings:
         student.encoder.get_input_embeddings().weight.requires_grad_(False)
     module = TrainingModule(student, cfg.train.method, *default_temperatures(cfg))
-    checkpoints = stage.path("checkpoints")
     trainer = Trainer(
         model=module,
-        args=training_arguments(cfg, checkpoints),
+        args=args,
         train_dataset=examples,
         data_collator=Collator(student),
         callbacks=[*callbacks, log_callback(progress)],
