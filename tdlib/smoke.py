@@ -29,7 +29,7 @@ import torch
 
 from tdlib.data import MINI_DIR, iter_jsonl
 
-VERSION = 4
+VERSION = 5
 SEED = 1234
 VOCAB_SIZE = 4000
 KINDS = ("encoder", "cross-encoder", "bi-encoder", "monot5", "translator", "plaidx")
@@ -80,6 +80,11 @@ def _build_tokenizer(out: Path):
     trainer = trainers.WordPieceTrainer(vocab_size=VOCAB_SIZE, special_tokens=special, min_frequency=1,
                                          show_progress=False)
     tok.train_from_iterator(_texts(), trainer=trainer)
+    # The trainer numbers equally frequent pieces in the order of its hash maps, which changes from one
+    # process to the next: the same 4,000 pieces, ids shuffled. Renumber them in a fixed order (the
+    # special tokens, then by length and text), so every machine builds the same model.
+    pieces = sorted(set(tok.get_vocab()) - set(special), key=lambda t: (len(t.removeprefix("##")), t))
+    tok.model = models.WordPiece({t: i for i, t in enumerate(special + pieces)}, unk_token="[UNK]")
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
