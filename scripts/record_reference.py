@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "runs" / "reference"), help="stage directories")
     parser.add_argument("--book", default=str(ROOT / "tdlib" / "data" / "reference"), help="where the results go")
     parser.add_argument("--only", nargs="*", help="run only these experiments (baseline, td-s1, ...)")
+    parser.add_argument("--note", default="", help="a remark on how this invocation's runs were made (for "
+                        "example other jobs on the machine), kept with each of them in the manifest")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     t_start = time.perf_counter()
@@ -137,23 +139,30 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.only or [])
     seconds: dict[str, float] = json.loads((book / "seconds.json").read_text()) if (book / "seconds.json").is_file() else {}
 
-    def timed(name, fn, *a, **k):
+    def timed(name, fn, *a, stage: Path | None = None, **k):
+        """Run one stage; record its seconds unless ``stage`` (its folder) was complete already."""
+        reused = stage is not None and (stage / "DONE").is_file()
         t0 = time.perf_counter()
         value = fn(*a, **k)
+        if reused:  # a reused stage took no time: keep what the run that made it measured
+            print(f"[reference] {name}: reused (measured before: {seconds.get(name)} s)", flush=True)
+            return value
         seconds[name] = round(time.perf_counter() - t0, 1)
         (book / "seconds.json").write_text(json.dumps(seconds, indent=1) + "\n")
         print(f"[reference] {name}: {seconds[name]} s", flush=True)
         return value
 
     # Chapter 3: the teacher scores every candidate once; every TD run reads these scores.
-    scores = timed("teacher", pipeline.score, cfg, out / "teacher-eng-eng", progress=False)
+    scores = timed("teacher", pipeline.score, cfg, out / "teacher-eng-eng", progress=False,
+                   stage=out / "teacher-eng-eng" / "teacher")
     with open(scores, "rb") as src, open(book / "teacher_scores.jsonl.gz", "wb") as raw, \
             gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as dst:  # mtime=0: the same bytes every time
         shutil.copyfileobj(src, dst)
     runs: dict[str, Path] = {}
     labels = {"baseline": "multilingual-e5-small, not fine-tuned"}
     if not wanted or "baseline" in wanted:
-        timed("baseline", pipeline.baseline, cfg, out / "baseline", progress=False)
+        timed("baseline", pipeline.baseline, cfg, out / "baseline", progress=False,
+              stage=out / "baseline" / "baseline-evaluate")
     if (out / "baseline" / "baseline-search" / "run.trec").is_file():
         runs["baseline"] = out / "baseline" / "baseline-search" / "run.trec"
     trained_now: set[str] = set()
@@ -173,10 +182,13 @@ def main(argv: list[str] | None = None) -> int:
                 extra["scores"] = str(scores)
             else:  # another teacher setting: its own scoring stage
                 extra["scores"] = str(timed(f"teacher-{ecfg.teacher.setting}", pipeline.score, ecfg,
-                                            out / f"teacher-{ecfg.teacher.setting}", progress=False))
-        timed(f"train {exp.name}", pipeline.train, ecfg, directory, progress=False, **extra)
+                                            out / f"teacher-{ecfg.teacher.setting}", progress=False,
+                                            stage=out / f"teacher-{ecfg.teacher.setting}" / "teacher"))
+        timed(f"train {exp.name}", pipeline.train, ecfg, directory, progress=False, stage=directory / "train",
+              **extra)
         trained_now.add(exp.name)
-        run = timed(f"search {exp.name}", pipeline.search, ecfg, directory, progress=False)
+        run = timed(f"search {exp.name}", pipeline.search, ecfg, directory, progress=False,
+                    stage=directory / "search")
         runs[exp.name] = Path(run)
     for name in [e.name for e in experiments()]:
         log = out / name / "train" / "train_log.jsonl"
@@ -257,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
                         **earlier["experiments"][e.name]}
             experiments_recorded[e.name] = {"label": e.label, "overrides": list(e.overrides), "seed": e.seed,
                                             "commit": when["commit"], "date": when["date"]}
+            note = args.note if e.name in trained_now else when.get("note", "")
+            if note:
+                experiments_recorded[e.name]["note"] = note
     manifest = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "commit": commit, "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
