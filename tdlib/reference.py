@@ -136,7 +136,7 @@ _NOT_RECIPE = ("seed", "train.method", "train.save_steps", "train.logging_steps"
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():
-        if isinstance(value, dict) and key != "target_codes":
+        if isinstance(value, dict):
             flat.update(_flat(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
