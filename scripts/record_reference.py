@@ -2,6 +2,7 @@
 
     HF_HUB_OFFLINE=1 python3 scripts/record_reference.py            # about an hour on 2 CPU cores
     python3 scripts/record_reference.py --only baseline td-s1       # some runs (the rest are kept)
+    python3 scripts/record_reference.py --only 'tq-*-s1'            # chapter 8's runs of seed 1
 
 It needs the real models (``../shared/offline-models/populate``, or a network): the configuration is
 the one the book's build chooses here (:mod:`tdlib.bookprofile`): the ``cpu`` profile with a real
@@ -17,13 +18,16 @@ results go to ``tdlib/data/reference/`` (shipped with the package, read by ``tdl
   steps, seconds, trainable parameters and peak memory;
 - ``metrics.csv`` and ``per_query.csv``: nDCG@20, MAP, R@100, ... of every run, overall and per query
   (chapters 5-6);
-- ``comparisons.csv``: paired t-tests of the runs that chapter 6 compares.
+- ``comparisons.csv``: paired t-tests of the runs that chapter 6 compares;
+- ``translation_quality.json``: chapter 8's degraded translations (kind, rate, seed) and their chrF
+  against the human translations; the students trained on them are the ``tq-*`` runs of the files above.
 
 No model weights are written there.
 """
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import gzip
 import json
 import os
@@ -55,6 +59,31 @@ class Experiment:
     label: str
     overrides: tuple[str, ...] = ()
     seed: int = SEEDS[0]
+    # chapter 8: train on the training passages degraded this way (kind, rate), see tdlib.degrade
+    degrade: tuple[str, float] | None = None
+
+
+# Chapter 8 trains shorter runs so that a lab can repeat them: 40 steps, 3 passages per query, word
+# embeddings frozen (each measured in chapter 6 to cost little: td-n3, td-frozen).
+QUALITY_SETTINGS = ("train.max_steps=40", "train.n_passages=3", "train.freeze_embeddings=true",
+                    "train.save_steps=40")
+QUALITY_RATES = (0.3, 0.6, 0.1)  # in order of what the chapter needs most
+
+
+def quality_experiments() -> list[Experiment]:
+    """Chapter 8: TD and TT on the human translations and on every degraded version, for every seed."""
+    from tdlib.degrade import KINDS, version_name
+
+    versions: list[tuple[str, float] | None] = [None, *[(k, r) for r in QUALITY_RATES for k in KINDS]]
+    out = []
+    for s in SEEDS:
+        for v in versions:
+            name = version_name(*v) if v else "human"
+            for method, label in (("td", "Translate-Distill"), ("tt", "Translate-Train")):
+                extra = ("train.method=translate-train",) if method == "tt" else ()
+                out.append(Experiment(f"tq-{method}-{name}-s{s}", f"{label}, {name} translations (chapter 8)",
+                                      (*QUALITY_SETTINGS, *extra), s, v))
+    return out
 
 
 def experiments() -> list[Experiment]:
@@ -71,7 +100,7 @@ def experiments() -> list[Experiment]:
         Experiment("td-n3", "TD, n = 3 passages per query", ("train.n_passages=3",)),
         Experiment("td-top", "TD, the teacher's top n instead of a random n", ("train.sampling=top",)),
     ]
-    return out
+    return out + quality_experiments()
 
 
 # chapter 6's paired comparisons: (b, a): is b better than a?
@@ -122,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(ROOT / "runs" / "reference"), help="stage directories")
     parser.add_argument("--book", default=str(ROOT / "tdlib" / "data" / "reference"), help="where the results go")
-    parser.add_argument("--only", nargs="*", help="run only these experiments (baseline, td-s1, ...)")
+    parser.add_argument("--only", nargs="*", help="run only these experiments (baseline, td-s1, ...; "
+                        "shell-style patterns such as 'tq-*-s1' choose several)")
     parser.add_argument("--note", default="", help="a remark on how this invocation's runs were made (for "
                         "example other jobs on the machine), kept with each of them in the manifest")
     args = parser.parse_args(argv)
@@ -136,7 +166,22 @@ def main(argv: list[str] | None = None) -> int:
     book.mkdir(parents=True, exist_ok=True)
     cfg = base_config(choice)
     qrels = load_qrels(cfg.fill(cfg.data.test))
-    wanted = set(args.only or [])
+    wanted = list(args.only or [])
+
+    def chosen(name: str) -> bool:
+        return not wanted or any(fnmatch.fnmatchcase(name, pattern) for pattern in wanted)
+
+    quality = _load_json(book / "translation_quality.json")  # version and seed -> chrF against the human one
+
+    def degraded(kind: str, rate: float, seed: int) -> Path:
+        from tdlib.artifacts import Stage
+        from tdlib.degrade import version_name
+
+        path = pipeline.degrade(cfg, out / f"degraded-s{seed}", kind, rate, seed)
+        done = Stage(path.parent, "degrade", {}).summary()
+        quality[f"{version_name(kind, rate)}-s{seed}"] = {"kind": kind, "rate": rate, "seed": seed,
+                                                            "passages": done["passages"], "chrF": done["chrF"]}
+        return path
     seconds: dict[str, float] = json.loads((book / "seconds.json").read_text()) if (book / "seconds.json").is_file() else {}
 
     def timed(name, fn, *a, stage: Path | None = None, **k):
@@ -160,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfileobj(src, dst)
     runs: dict[str, Path] = {}
     labels = {"baseline": "multilingual-e5-small, not fine-tuned"}
-    if not wanted or "baseline" in wanted:
+    if chosen("baseline"):
         timed("baseline", pipeline.baseline, cfg, out / "baseline", progress=False,
               stage=out / "baseline" / "baseline-evaluate")
     if (out / "baseline" / "baseline-search" / "run.trec").is_file():
@@ -170,12 +215,17 @@ def main(argv: list[str] | None = None) -> int:
     students: dict[str, str] = {}
     for exp in experiments():
         labels[exp.name] = exp.label
-        ecfg = base_config(choice, exp.overrides, exp.seed)
         directory = out / exp.name
-        if wanted and exp.name not in wanted:
+        if not chosen(exp.name):
             if (directory / "search" / "run.trec").is_file():
                 runs[exp.name] = directory / "search" / "run.trec"
             continue
+        overrides = exp.overrides
+        if exp.degrade:  # chapter 8: the degraded copy of the human translations, written once per seed
+            kind, rate = exp.degrade
+            passages = degraded(kind, rate, exp.seed)
+            overrides = (*overrides, f"data.train_translated={passages}")
+        ecfg = base_config(choice, overrides, exp.seed)
         extra = {}
         if ecfg.train.method == "distill":
             if ecfg.teacher.setting == cfg.teacher.setting:
@@ -214,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     train_logs.update({k: [{"step": e["step"], "loss": round(e["loss"], 5)} for e in v if "loss" in e]
                        for k, v in logs.items()})
     (book / "train_logs.json").write_text(json.dumps(_in_order(train_logs)) + "\n")
+    if quality:
+        quality.setdefault("human", {"kind": None, "rate": 0.0, "seed": None, "chrF": 100.0})
+        (book / "translation_quality.json").write_text(json.dumps(dict(sorted(quality.items())), indent=1) + "\n")
 
     # Chapters 5-6: metrics overall and per query, and chapter 6's paired tests.
     import pandas as pd
@@ -269,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
                         **earlier["experiments"][e.name]}
             experiments_recorded[e.name] = {"label": e.label, "overrides": list(e.overrides), "seed": e.seed,
                                             "commit": when["commit"], "date": when["date"]}
+            if e.degrade:  # trained on data.train_translated = this degraded copy (tdlib.degrade)
+                experiments_recorded[e.name]["degrade"] = {"kind": e.degrade[0], "rate": e.degrade[1],
+                                                           "seed": e.seed}
             note = args.note if e.name in trained_now else when.get("note", "")
             if note:
                 experiments_recorded[e.name]["note"] = note

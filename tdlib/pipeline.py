@@ -4,6 +4,7 @@ Each function reads what it needs from the configured data and from earlier stag
 under ``out``, and writes its own directory::
 
     out/translate/passages.jsonl    translated training passages       (translate)
+    out/degrade-drop-0.3/...        the same, damaged on purpose       (degrade, chapter 8)
     out/teacher/scores.jsonl        teacher scores, tdist line format  (score)
     out/train/student/              the fine-tuned student             (train)
     out/index/index.safetensors     passage vectors of the test docs   (index)
@@ -90,6 +91,21 @@ def translate(cfg: Config, out: str | Path, progress: bool = True, shard: tuple[
                        progress=progress, shard=shard)
     return translate_docs(cfg.translate, docs, cfg.lang, _p(out, "translate"), inputs=inputs, progress=progress,
                           shard=shard)
+
+
+def degrade(cfg: Config, out: str | Path, kind: str, rate: float, seed: int | None = None) -> Path:
+    """The training passages of ``cfg`` made worse on purpose (:mod:`tdlib.degrade`): ``out/degrade-KIND-RATE/passages.jsonl``.
+
+    Train on it with the override ``data.train_translated=<the returned file>``. ``seed`` defaults to
+    the configuration's; the version's chrF against the undamaged passages is in its stage's ``DONE``.
+    """
+    from tdlib.degrade import degraded_passages
+
+    training = training_set(cfg, english=False)
+    pids = sorted({pid for pids in training.candidates.values() for pid in pids})
+    source = cfg.fill(cfg.data.train_translated)
+    return degraded_passages({pid: training.passages[pid] for pid in pids}, kind, rate,
+                             cfg.seed if seed is None else seed, cfg.lang, out, source=source)
 
 
 def translated_queries(out: str | Path) -> dict[str, str] | None:

@@ -19,6 +19,8 @@ from tdlib.errors import DataError
 from tdlib.notes import note
 
 REFERENCE_DIR = Path(__file__).parent / "data" / "reference"
+# Chapter 8's runs (students trained on damaged translations) are named tq-METHOD-VERSION-sSEED.
+QUALITY_PREFIX = "tq-"
 FILES = ("manifest.json", "teacher_scores.jsonl.gz", "entropies.json", "train_logs.json", "metrics.csv",
          "per_query.csv", "comparisons.csv", "training_cost.json")
 
@@ -60,17 +62,18 @@ def entropies(directory: Path = REFERENCE_DIR) -> dict[str, dict[str, list[float
     return json.loads(_path("entropies.json", directory).read_text(encoding="utf-8"))
 
 
-def train_logs(directory: Path = REFERENCE_DIR) -> dict[str, list[dict[str, float]]]:
-    """{run: [{"step", "loss"}, ...]} for every training run."""
-    return json.loads(_path("train_logs.json", directory).read_text(encoding="utf-8"))
+def train_logs(directory: Path = REFERENCE_DIR, quality: bool = False) -> dict[str, list[dict[str, float]]]:
+    """{run: [{"step", "loss"}, ...]} for every training run (``quality``: chapter 8's instead, see :func:`metrics`)."""
+    logs = json.loads(_path("train_logs.json", directory).read_text(encoding="utf-8"))
+    return {k: v for k, v in logs.items() if k.startswith(QUALITY_PREFIX) == quality}
 
 
-def training_cost(directory: Path = REFERENCE_DIR):
+def training_cost(directory: Path = REFERENCE_DIR, quality: bool = False):
     """One row per training run: steps, seconds, queries per second, trainable parameters, peak memory (MiB)."""
     import pandas as pd
 
     table = json.loads(_path("training_cost.json", directory).read_text(encoding="utf-8"))
-    return pd.DataFrame.from_dict(table, orient="index").rename_axis("run")
+    return _part(pd.DataFrame.from_dict(table, orient="index").rename_axis("run"), quality, index=True)
 
 
 def teacher_scores(directory: Path = REFERENCE_DIR) -> dict[str, dict[str, float]]:
@@ -79,18 +82,28 @@ def teacher_scores(directory: Path = REFERENCE_DIR) -> dict[str, dict[str, float
         return {qid: dict(pairs) for qid, pairs in (json.loads(line) for line in f)}
 
 
-def metrics(directory: Path = REFERENCE_DIR):
-    """One row per run: run, label, seed and the measures (a pandas DataFrame)."""
+def _part(table, quality: bool, index: bool = False):
+    """Chapters 3-7's runs, or with ``quality`` chapter 8's (named ``tq-...``)."""
+    names = table.index.to_series() if index else table["run"]
+    return table[names.astype(str).str.startswith(QUALITY_PREFIX) == quality]
+
+
+def metrics(directory: Path = REFERENCE_DIR, quality: bool = False):
+    """One row per run: run, label, seed and the measures (a pandas DataFrame).
+
+    Chapter 8's shorter runs on damaged translations (``tq-...``) are left out, unless ``quality``,
+    which gives only them (:func:`translation_quality` joins them with their translations' chrF).
+    """
     import pandas as pd
 
-    return pd.read_csv(_path("metrics.csv", directory))
+    return _part(pd.read_csv(_path("metrics.csv", directory)), quality)
 
 
-def per_query(directory: Path = REFERENCE_DIR):
-    """One row per (run, query): the measures of every judged test query."""
+def per_query(directory: Path = REFERENCE_DIR, quality: bool = False):
+    """One row per (run, query): the measures of every judged test query (``quality``: see :func:`metrics`)."""
     import pandas as pd
 
-    return pd.read_csv(_path("per_query.csv", directory), dtype={"query_id": str})
+    return _part(pd.read_csv(_path("per_query.csv", directory), dtype={"query_id": str}), quality)
 
 
 def comparisons(directory: Path = REFERENCE_DIR):
@@ -98,6 +111,43 @@ def comparisons(directory: Path = REFERENCE_DIR):
     import pandas as pd
 
     return pd.read_csv(_path("comparisons.csv", directory))
+
+
+def quality_recorded(directory: Path = REFERENCE_DIR) -> bool:
+    """True when chapter 8's runs are in the reference (some of them at least)."""
+    return (directory / "translation_quality.json").is_file() and available(directory) \
+        and not metrics(directory, quality=True).empty
+
+
+def translation_quality(measure: str = "nDCG@20", directory: Path = REFERENCE_DIR):
+    """Chapter 8's runs, one row each: method, version, kind, rate, seed, chrF of the training passages,
+    the measures, and the paired test against the same method and seed on the human translations.
+
+    A run ``tq-td-drop-0.3-s1`` is Translate-Distill trained on the passages with 30% of their words
+    dropped (seed 1); ``tq-tt-human-s2`` Translate-Train on the human translations (seed 2).
+    """
+    import pandas as pd
+    from scipy import stats
+
+    chrf = json.loads(_path("translation_quality.json", directory).read_text(encoding="utf-8"))
+    table = metrics(directory, quality=True)
+    wide = per_query(directory, quality=True).pivot(index="query_id", columns="run", values=measure)
+    rows = []
+    for _, r in table.iterrows():
+        method, rest = r["run"][len(QUALITY_PREFIX):].split("-", 1)
+        version, seed = rest.rsplit("-s", 1)
+        kind, rate = (None, 0.0) if version == "human" else (version.rsplit("-", 1)[0], float(version.rsplit("-", 1)[1]))
+        quality = chrf["human"] if version == "human" else chrf.get(f"{version}-s{seed}", {})
+        human = f"{QUALITY_PREFIX}{method}-human-s{seed}"
+        row = {"run": r["run"], "method": {"td": "Translate-Distill", "tt": "Translate-Train"}.get(method, method),
+               "version": version, "kind": kind or "none", "rate": rate, "seed": int(seed),
+               "chrF": quality.get("chrF", float("nan")), measure: r[measure], "MAP": r["AP"]}
+        if version != "human" and human in wide:
+            diff = wide[r["run"]] - wide[human]
+            p = stats.ttest_rel(wide[r["run"]], wide[human]).pvalue if float(diff.std()) > 0 else 1.0
+            row.update({f"delta {measure} vs human": round(float(diff.mean()), 4), "p (paired t)": round(float(p), 4)})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run")
 
 
 def td_against_tt(measure: str = "nDCG@20", directory: Path = REFERENCE_DIR) -> dict[str, Any]:
