@@ -4,7 +4,7 @@
 
 Writes a synthetic collection (passages of MS MARCO's average length, 50 candidates per query, in
 the tdist line format) to a temporary folder, registers it like a real ir_datasets collection, then
-in fresh processes measures (1) ``tdlib.data.load_training`` plus 1,000 training examples' worth of
+in fresh processes measures (1) ``tdlib.examples.load_training`` plus 1,000 training examples' worth of
 passage lookups and (2) reading every passage into a dict, as tdlib did before. Prints peak memory
 (resident set size) and seconds for each.
 """
@@ -49,16 +49,17 @@ def register(root: Path) -> tuple[str, str]:
 
 
 def measure(root: Path, mode: str) -> dict:
-    from tdlib import data
+    from tdlib import data, examples
+    from tdlib.data import corpora
 
     english, translated = register(root)
     if mode == "prepare":  # build ir_datasets' document stores once, outside the timings
         for name in (english, translated):
-            data._dataset(name).docs_store().build()  # noqa: SLF001
+            corpora.open_dataset(name).docs_store().build()
         return {}
     t0 = time.perf_counter()
     if mode == "on-demand":
-        ts = data.load_training(english, translated)
+        ts = examples.load_training(english, translated)
         rng = random.Random(1)
         qids = list(ts.candidates)
         for _ in range(1000):

@@ -26,8 +26,9 @@ from typing import Any
 from tdlib.artifacts import Stage, atomic_write_json
 from tdlib.config import Config
 from tdlib.errors import TdlibError
-from tdlib.data import (Doc, TrainingSet, iter_docs, load_docs, load_qrels, load_queries, load_subcollection,
-                        load_training, local_file, read_docs, source_fingerprint)
+from tdlib.data import (Doc, iter_docs, load_docs, load_qrels, load_queries, load_subcollection, local_file,
+                        read_docs, source_fingerprint)
+from tdlib.examples import TrainingSet, load_training
 
 
 def _p(out: str | Path, *parts: str) -> Path:

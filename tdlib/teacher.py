@@ -28,7 +28,8 @@ from tdlib import hub
 from tdlib.batching import map_by_length
 from tdlib.artifacts import Stage, merge_shards, shard_dir
 from tdlib.config import Config, TeacherConfig
-from tdlib.data import Doc, Query, TdistIndex, TrainingSet, format_tdist_line, iter_tdist, source_fingerprint
+from tdlib.data import Doc, Query, TdistIndex, format_tdist_line, iter_tdist, source_fingerprint
+from tdlib.examples import TrainingSet
 from tdlib.errors import ConfigError, DataError
 from tdlib.logs import progress_bar
 

@@ -1,16 +1,10 @@
 """Training the student with the Hugging Face ``Trainer``: Translate-Distill and Translate-Train.
 
-Each training example is one English query with n translated passages:
-
-- Translate-Distill (``method="distill"``): n passages drawn from the query's candidates (at random, as
-  in PLAID-X's ``lazy_batcher``, or the teacher's top n), with the teacher's scores as the target of
-  :func:`tdlib.losses.kl_distillation`;
-- Translate-Train (``method="translate-train"``): one judged positive and n - 1 negatives from the
-  candidates, with :func:`tdlib.losses.translate_train_ce`.
-
-The draw for example ``i`` uses a random generator seeded by ``(seed, i)``, so an interrupted run that
-resumes from a checkpoint sees exactly the examples an uninterrupted run would. The ``Trainer`` brings
-multi-GPU launch (``torchrun`` / ``accelerate launch``), mixed precision, checkpoints and logging.
+Each training example (:class:`tdlib.examples.TrainingExamples`) is one English query with n
+translated passages: for Translate-Distill (``method="distill"``) with the teacher's scores as the target
+of :func:`tdlib.losses.kl_distillation`; for Translate-Train (``method="translate-train"``) a judged
+positive first, for :func:`tdlib.losses.translate_train_ce`. The ``Trainer`` brings multi-GPU launch
+(``torchrun`` / ``accelerate launch``), mixed precision, checkpoints and logging.
 
 What this leaves out: in-batch negatives, gradient caching, and evaluation during training.
 """
@@ -26,13 +20,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from tdlib.artifacts import Stage, atomic_write_text
 from tdlib.config import Config, default_temperatures
-from tdlib.data import TdistIndex, TrainingSet
+from tdlib.data import TdistIndex
+from tdlib.examples import TrainingExamples, TrainingSet
 from tdlib.errors import DataError
 from tdlib.losses import kl_distillation, translate_train_ce
 from tdlib.student import Student
@@ -40,70 +34,6 @@ from tdlib.student import Student
 STUDENT_DIR = "student"
 LOG_FILE = "train_log.jsonl"
 logger = logging.getLogger(__name__)
-
-
-class TrainingExamples(torch.utils.data.Dataset):
-    """``epochs`` passes over the queries; example ``i`` is query ``i % len(queries)``."""
-
-    def __init__(
-        self,
-        training: TrainingSet,
-        cfg: Config,
-        teacher_scores: Mapping[str, Mapping[str, float]] | None,
-        epochs: int = 1,
-    ):
-        self.training, self.cfg, self.epochs = training, cfg, epochs
-        self.qids = sorted(training.queries)
-        self.n = cfg.train.n_passages
-        self.scores = teacher_scores
-        if cfg.train.method == "distill":
-            if teacher_scores is None:
-                raise DataError("distillation needs teacher scores: run the score stage first.")
-            for qid in self.qids:
-                have = teacher_scores.get(qid, {})
-                usable = [p for p in training.candidates[qid] if p in have]
-                if len(usable) < self.n:
-                    raise DataError(
-                        f"query {qid} has {len(usable)} scored candidates, fewer than train.n_passages={self.n}; "
-                        "lower n_passages or score more candidates."
-                    )
-        else:
-            for qid in self.qids:
-                pos = training.positives.get(qid, set())
-                negs = [p for p in training.candidates[qid] if p not in pos]
-                if not pos:
-                    raise DataError(f"query {qid} has no judged positive passage (qrels), which "
-                                    "Translate-Train needs.")
-                if len(negs) < self.n - 1:
-                    raise DataError(f"query {qid} has {len(negs)} negatives, fewer than train.n_passages - 1.")
-
-    def __len__(self) -> int:
-        return len(self.qids) * self.epochs
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        qid = self.qids[i % len(self.qids)]
-        rng = np.random.default_rng([self.cfg.seed, i])
-        cands = self.training.candidates[qid]
-        if self.cfg.train.method == "distill":
-            have = self.scores[qid]  # type: ignore[index]
-            usable = [p for p in cands if p in have]
-            if self.cfg.train.sampling == "top":
-                chosen = sorted(usable, key=lambda p: -have[p])[: self.n]
-            else:
-                chosen = [usable[j] for j in rng.choice(len(usable), self.n, replace=False)]
-            teacher = [float(have[p]) for p in chosen]
-        else:
-            # The judged positive, whether or not the candidates include it (MS MARCO's often are not
-            # among the 50), against negatives drawn from the candidates.
-            pos = sorted(self.training.positives[qid])
-            negs = [p for p in cands if p not in self.training.positives[qid]]
-            chosen = [pos[rng.integers(len(pos))]] + [negs[j] for j in rng.choice(len(negs), self.n - 1, replace=False)]
-            teacher = None
-        return {
-            "query": self.training.queries[qid],
-            "passages": [self.training.passages[p] for p in chosen],
-            "teacher": teacher,
-        }
 
 
 class Collator:

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tdlib import data
+from tdlib import data, examples
 from tdlib.data import Doc, Qrel, Query
 from tdlib.errors import DataError
 
@@ -114,18 +114,18 @@ def _training_files(tmp_path, tiny, candidates):
 def test_training_set_checks_ids_and_counts(tmp_path, tiny):
     good = [("q1", [(f"d{i}", 6 - i) for i in range(1, 7)]), ("q2", [(f"d{i}", i) for i in range(1, 5)])]
     en = _training_files(tmp_path, tiny, good)
-    ts = data.load_training(en, str(tiny / "docs.fa.jsonl"), str(tmp_path / "c.jsonl"), min_candidates=4)
+    ts = examples.load_training(en, str(tiny / "docs.fa.jsonl"), str(tmp_path / "c.jsonl"), min_candidates=4)
     assert ts.candidates["q2"] == ["d4", "d3", "d2", "d1"]  # best first
     assert ts.positives == {"q1": {"d1"}, "q2": {"d4"}}
     assert ts.passages["d1"].startswith("پس از")
     with pytest.raises(DataError, match="query q2 has 4 candidates but 6 are needed"):
-        data.load_training(en, str(tiny / "docs.fa.jsonl"), str(tmp_path / "c.jsonl"), min_candidates=6)
+        examples.load_training(en, str(tiny / "docs.fa.jsonl"), str(tmp_path / "c.jsonl"), min_candidates=6)
     data.write_tdist(tmp_path / "bad.jsonl", [("q1", [("d1", 1.0), ("d99", 0.0)])])
     with pytest.raises(DataError, match="no English text .* 'd99'"):
-        data.load_training(en, str(tiny / "docs.fa.jsonl"), str(tmp_path / "bad.jsonl"))
+        examples.load_training(en, str(tiny / "docs.fa.jsonl"), str(tmp_path / "bad.jsonl"))
     data.write_tdist(tmp_path / "badq.jsonl", [("q7", [("d1", 1.0)])])
     with pytest.raises(DataError, match="query id\\(s\\) not in"):
-        data.load_training(en, str(tiny / "docs.fa.jsonl"), str(tmp_path / "badq.jsonl"))
+        examples.load_training(en, str(tiny / "docs.fa.jsonl"), str(tmp_path / "badq.jsonl"))
 
 
 @pytest.mark.parametrize("name", ["scores.jsonl", "mt5xxl-monot5-mmarco-engzho.jsonl.gz"])
@@ -290,4 +290,4 @@ def test_an_empty_candidates_file_fails_before_any_work(tmp_path, tiny):
     en = _training_files(tmp_path, tiny, [("q1", [("d1", 1.0)])])
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(DataError, match=r"empty\.jsonl holds no candidates"):
-        data.load_training(en, str(tiny / "docs.fa.jsonl"), str(tmp_path / "empty.jsonl"))
+        examples.load_training(en, str(tiny / "docs.fa.jsonl"), str(tmp_path / "empty.jsonl"))

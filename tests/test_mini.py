@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from tdlib import data
+from tdlib import data, examples
 from tdlib.data import MINI_DIR, MINI_LANGS
 
 SCRIPT = {"zh": "CJK", "fa": "ARABIC", "ru": "CYRILLIC", "en": "LATIN"}
@@ -129,5 +129,5 @@ def test_registered_with_ir_datasets(lang):
     test = ir_datasets.load(f"tdlib-mini/{lang}/test")
     assert next(iter(test.docs_iter())).doc_id
     assert len(list(test.queries_iter())) >= 40
-    train = data.load_training("tdlib-mini/en/train", f"tdlib-mini/{lang}/train")
+    train = examples.load_training("tdlib-mini/en/train", f"tdlib-mini/{lang}/train")
     assert len(train.queries) >= 200 and all(train.positives.values())

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from tdlib.examples import TrainingSet
 from tdlib import data, teacher
 from tdlib.config import TeacherConfig, load_config
 from tdlib.data import Doc, Query
@@ -35,7 +36,7 @@ def test_precomputed_teacher_reads_tdist_and_names_missing_pairs(tmp_path):
 
 
 def test_language_settings_pick_the_texts():
-    ts = data.TrainingSet(queries={"q": "rain"}, passages={"p": "雨"}, english={"p": "rain"},
+    ts = TrainingSet(queries={"q": "rain"}, passages={"p": "雨"}, english={"p": "rain"},
                           candidates={"q": ["p"]}, positives={"q": {"p"}})
     assert teacher.pair_texts(ts, "eng-eng") == ({"q": "rain"}, {"p": "rain"})
     assert teacher.pair_texts(ts, "eng-x") == ({"q": "rain"}, {"p": "雨"})

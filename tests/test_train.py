@@ -11,7 +11,8 @@ from tdlib.config import load_config
 from tdlib.data import write_tdist
 from tdlib.errors import DataError
 from tdlib.student import Student
-from tdlib.train import TrainingExamples, read_log, train_student
+from tdlib.examples import TrainingExamples
+from tdlib.train import read_log, train_student
 
 
 class Preempted(Exception):
@@ -158,7 +159,7 @@ def test_too_few_scored_candidates_fails_before_training(setup, tmp_path):
 
 def test_translate_train_uses_the_judged_positive_even_outside_the_candidates():
     """MS MARCO's judged passage is often not among a query's 50 candidates; TT still trains on it."""
-    from tdlib.data import TrainingSet
+    from tdlib.examples import TrainingSet
 
     ts = TrainingSet(queries={"q": "rain"}, passages={"pos": "雨", "a": "晴", "b": "风", "c": "雪"},
                      english={}, candidates={"q": ["a", "b", "c"]}, positives={"q": {"pos"}})

@@ -14,7 +14,7 @@ import ir_datasets
 import pytest
 import upstream_fixtures as up
 
-from tdlib import data
+from tdlib import data, examples
 from tdlib.errors import DataError
 
 MINI_TRAIN, MINI_TEST = data.MINI_DIR / "train", data.MINI_DIR / "test"
@@ -80,9 +80,9 @@ def test_published_scores_resolve_from_the_hub_cache(offline_hub):
 
 
 def test_training_set_on_upstream_data_reads_texts_on_demand(upstream, offline_hub):
-    ts = data.load_training("msmarco-passage/train", "neumarco/zh/train", up.SCORES_URL, max_candidates=5)
-    mini = data.load_training("tdlib-mini/en/train", "tdlib-mini/zh/train", max_candidates=5)
-    assert isinstance(ts.passages, data.Texts) and isinstance(ts.candidates, data.Candidates)
+    ts = examples.load_training("msmarco-passage/train", "neumarco/zh/train", up.SCORES_URL, max_candidates=5)
+    mini = examples.load_training("tdlib-mini/en/train", "tdlib-mini/zh/train", max_candidates=5)
+    assert isinstance(ts.passages, data.Texts) and isinstance(ts.candidates, examples.Candidates)
     assert list(ts.candidates) == [up.msmarco_id(q) for q in mini.candidates]
     for qid, pids in mini.candidates.items():
         assert ts.candidates[up.msmarco_id(qid)] == [up.msmarco_id(p) for p in pids]
@@ -104,12 +104,12 @@ def _scores_with_unknown_passage(tmp_path) -> str:
 def test_unknown_passage_fails_before_training_or_when_first_read(upstream, tmp_path, monkeypatch):
     scores = _scores_with_unknown_passage(tmp_path)
     with pytest.raises(DataError, match="no English text in msmarco-passage/train, e.g. '99999999'"):
-        data.load_training("msmarco-passage/train", "neumarco/zh/train", scores)
+        examples.load_training("msmarco-passage/train", "neumarco/zh/train", scores)
     with pytest.raises(DataError, match="no translated text in neumarco/zh/train"):
-        data.load_training("msmarco-passage/train", "neumarco/zh/train", scores, check_english=False)
+        examples.load_training("msmarco-passage/train", "neumarco/zh/train", scores, check_english=False)
     # Beyond the checked queries a missing passage is found when it is first read, named by its id.
-    monkeypatch.setattr(data, "CHECKED_QUERIES", 2)
-    ts = data.load_training("msmarco-passage/train", "neumarco/zh/train", scores)
+    monkeypatch.setattr(examples, "CHECKED_QUERIES", 2)
+    ts = examples.load_training("msmarco-passage/train", "neumarco/zh/train", scores)
     with pytest.raises(DataError, match="'99999999'"):
         ts.passages[ts.candidates[list(ts.candidates)[2]][0]]
 
