@@ -23,8 +23,9 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from tdlib.config import to_jsonable
 
@@ -257,3 +258,61 @@ def merge_shards(out_dir: str | os.PathLike[str], stage: "Stage", n: int, filena
     merge_round_robin([d / filename for d in dirs], stage.path(filename))
     stage.finish({"merged_shards": n})
     return stage.path(filename)
+
+
+T = TypeVar("T")
+
+
+def append_records(
+    stage: Stage,
+    filename: str,
+    items: Sequence[T],
+    key: Callable[[T], str],
+    record_ids: Callable[[Path], Iterable[str]],
+    lines: Callable[[list[T]], tuple[list[str], int]],
+    chunk: int,
+    prepare: Callable[[int], None] = lambda items: None,
+    on_chunk: Callable[[int, int], None] = lambda items, units: None,
+) -> tuple[Path, int, int, float]:
+    """The resumable stage that writes one line per item: what scoring and translation both are.
+
+    Begins ``stage`` (resuming the partial ``filename`` of an interrupted run of the same config, see
+    :meth:`Stage.resume`), then, for the items whose ``key`` is not in it yet, ``chunk`` at a time,
+    appends the ``lines`` of each chunk and flushes, so a kill loses at most the chunk in progress.
+    ``lines(chunk)`` returns the chunk's lines and a count of work done (pairs scored, passages
+    translated); ``prepare(items left)`` runs once before the first chunk, only if there is one (a model
+    is loaded only when something is left to do); ``on_chunk(items, units so far)`` reports progress. The file is
+    renamed into place when every item is written; the caller then calls :meth:`Stage.finish`.
+
+    Returns the file, the items done now, the work units done now and the seconds the chunks took.
+    """
+    resumable = stage.begin()
+    partial, done = stage.resume(filename, resumable, record_ids)
+    todo = [x for x in items if key(x) not in done]
+    if todo:
+        prepare(len(todo))
+    units, t0 = 0, time.perf_counter()
+    with open(partial, "a", encoding="utf-8") as f:
+        for start in range(0, len(todo), chunk):
+            batch = list(todo[start:start + chunk])
+            out, n = lines(batch)
+            f.writelines(out)
+            f.flush()
+            units += n
+            on_chunk(len(batch), units)
+    seconds = time.perf_counter() - t0
+    final = stage.path(filename)
+    partial.replace(final)
+    return final, len(todo), units, seconds
+
+
+def run_shard(out_dir: str | os.PathLike[str], stage: Stage, shard: tuple[int, int], filename: str,
+              run_part: Callable[[Path, dict[str, Any]], Path]) -> Path:
+    """Run shard ``i`` of ``n`` of ``stage`` in its own directory and merge the shards if it is the last to finish.
+
+    ``run_part(directory, inputs)`` runs the stage on the shard's items into ``directory``, with
+    ``inputs`` (the whole stage's record and the shard) identifying it. Returns the merged file, or
+    the shard's file while other shards are running.
+    """
+    done = run_part(shard_dir(out_dir, shard), {"shard_of": stage.record["config"], "shard": list(shard)})
+    return merge_shards(out_dir, stage, shard[1], filename) or done

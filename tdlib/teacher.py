@@ -26,7 +26,7 @@ import torch
 
 from tdlib import hub
 from tdlib.batching import map_by_length
-from tdlib.artifacts import Stage, merge_shards, shard_dir
+from tdlib.artifacts import Stage, append_records, run_shard
 from tdlib.config import Config, TeacherConfig
 from tdlib.data import Doc, Query, TdistIndex, format_tdist_line, iter_tdist, source_fingerprint
 from tdlib.examples import TrainingSet
@@ -233,43 +233,43 @@ def score_candidates(
         "train_translated": source_fingerprint(cfg.fill(cfg.data.train_translated)),
         "queries": sorted(training.queries)}}
     stage = Stage(out_dir, "score", record)
-    final = stage.path(SCORES_FILE)
     if stage.is_complete():
-        return final
+        return stage.path(SCORES_FILE)
     if shard is not None:
         mine = list(training.queries)[shard[0]::shard[1]]
         part = training._replace(queries={q: training.queries[q] for q in mine},
                                  candidates={q: training.candidates[q] for q in mine})
-        done = score_candidates(cfg, part, shard_dir(out_dir, shard), translated_queries, teacher,
-                                inputs={"shard_of": record, "shard": list(shard)}, progress=progress)
-        return merge_shards(out_dir, stage, shard[1], SCORES_FILE) or done
-    resumable = stage.begin()
+        return run_shard(out_dir, stage, shard, SCORES_FILE, lambda d, shard_inputs: score_candidates(
+            cfg, part, d, translated_queries, teacher, inputs=shard_inputs, progress=progress))
     qtexts, ptexts = pair_texts(training, cfg.teacher.setting, translated_queries)
-    partial, done = stage.resume(SCORES_FILE, resumable, lambda p: (qid for qid, _ in iter_tdist(p)))
-    todo = [qid for qid in training.queries if qid not in done]
-    if todo:
-        teacher = teacher or load_teacher(cfg.teacher)
-    pairs_done, t0 = 0, time.perf_counter()
+    state: dict = {"teacher": teacher}
+
+    def prepare(queries: int) -> None:  # only when something is left to score
+        state["teacher"] = state["teacher"] or load_teacher(cfg.teacher)
+        state["bar"] = progress_bar(total=queries, desc="teacher", unit="query", progress=progress)
+        state["t0"] = time.perf_counter()
+
+    def score(qids: list[str]) -> tuple[list[str], int]:
+        qs = [Query(qid, qtexts[qid]) for qid in qids for _ in training.candidates[qid]]
+        ps = [Doc(pid, ptexts[pid]) for qid in qids for pid in training.candidates[qid]]
+        scores, pos, lines = state["teacher"].score(qs, ps), 0, []
+        for qid in qids:
+            n = len(training.candidates[qid])
+            lines.append(format_tdist_line(qid, zip(training.candidates[qid], scores[pos:pos + n].tolist())))
+            pos += n
+        return lines, len(qs)
+
+    def report(queries: int, pairs: int) -> None:
+        state["bar"].update(queries)
+        state["bar"].set_postfix(pairs_per_s=f"{pairs / max(time.perf_counter() - state['t0'], 1e-9):.0f}")
+
     # Score several queries per call so the teacher sees full batches.
     chunk = max(1, cfg.teacher.batch_size * 4 // max(1, cfg.data.max_candidates))
-    bar = progress_bar(total=len(todo), desc="teacher", unit="query", progress=progress)
-    with open(partial, "a", encoding="utf-8") as f:
-        for start in range(0, len(todo), chunk):
-            qids = todo[start:start + chunk]
-            qs = [Query(qid, qtexts[qid]) for qid in qids for _ in training.candidates[qid]]
-            ps = [Doc(pid, ptexts[pid]) for qid in qids for pid in training.candidates[qid]]
-            scores = teacher.score(qs, ps)
-            pos = 0
-            for qid in qids:
-                n = len(training.candidates[qid])
-                f.write(format_tdist_line(qid, zip(training.candidates[qid], scores[pos:pos + n].tolist())))
-                pos += n
-            f.flush()
-            pairs_done += len(qs)
-            bar.update(len(qids))
-            bar.set_postfix(pairs_per_s=f"{pairs_done / max(time.perf_counter() - t0, 1e-9):.0f}")
-    bar.close()
-    partial.replace(final)
-    stage.finish({"queries": len(training.queries), "pairs_scored_now": pairs_done,
-                  "seconds": round(time.perf_counter() - t0, 2)})
+    final, _, pairs_done, seconds = append_records(
+        stage, SCORES_FILE, list(training.queries), key=lambda qid: qid,
+        record_ids=lambda p: (qid for qid, _ in iter_tdist(p)), lines=score, chunk=chunk, prepare=prepare,
+        on_chunk=report)
+    if "bar" in state:
+        state["bar"].close()
+    stage.finish({"queries": len(training.queries), "pairs_scored_now": pairs_done, "seconds": round(seconds, 2)})
     return final

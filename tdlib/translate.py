@@ -11,7 +11,6 @@ What this leaves out: document-level MT.
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -19,7 +18,7 @@ import torch
 
 from tdlib import hub
 from tdlib.batching import map_by_length
-from tdlib.artifacts import Stage, merge_shards, shard_dir
+from tdlib.artifacts import Stage, append_records, run_shard
 from tdlib.config import TranslateConfig
 from tdlib.data import Doc, iter_jsonl
 from tdlib.logs import progress_bar
@@ -98,31 +97,28 @@ def translate_docs(
 
     record = {"translate": cfg, "lang": lang, "inputs": inputs, "ids": len(docs)}
     stage = Stage(out_dir, "translate", record)
-    final = stage.path(PASSAGES_FILE)
     if stage.is_complete():
-        return final
+        return stage.path(PASSAGES_FILE)
     if shard is not None:
-        done_part = translate_docs(cfg, list(docs)[shard[0]::shard[1]], lang, shard_dir(out_dir, shard),
-                                   inputs={"shard_of": record, "shard": list(shard)}, chunk=chunk,
-                                   progress=progress, translator=translator)
-        return merge_shards(out_dir, stage, shard[1], PASSAGES_FILE) or done_part
-    resumable = stage.begin()
-    partial, done = stage.resume(PASSAGES_FILE, resumable, lambda p: (str(o["id"]) for o in iter_jsonl(p)))
-    todo = [d for d in docs if d.doc_id not in done]
-    if todo:
-        translator = translator or Translator(cfg, lang)
-    t0 = time.perf_counter()
-    bar = progress_bar(total=len(todo), desc=f"translate en->{lang}", unit="passage", progress=progress)
-    with open(partial, "a", encoding="utf-8") as f:
-        for start in range(0, len(todo), chunk):
-            batch = todo[start:start + chunk]
-            for d, text in zip(batch, translator.translate([d.text for d in batch])):
-                f.write(json.dumps({"id": d.doc_id, "text": text or d.text, "lang": lang}, ensure_ascii=False) + "\n")
-            f.flush()
-            bar.update(len(batch))
-    bar.close()
-    partial.replace(final)
-    seconds = time.perf_counter() - t0
-    stage.finish({"passages": len(docs), "translated_now": len(todo), "seconds": round(seconds, 2),
-                  "seconds_per_passage": round(seconds / max(1, len(todo)), 4)})
+        return run_shard(out_dir, stage, shard, PASSAGES_FILE, lambda d, shard_inputs: translate_docs(
+            cfg, list(docs)[shard[0]::shard[1]], lang, d, inputs=shard_inputs, chunk=chunk, progress=progress,
+            translator=translator))
+    state: dict = {"translator": translator}
+
+    def prepare(passages: int) -> None:  # only when something is left to translate
+        state["translator"] = state["translator"] or Translator(cfg, lang)
+        state["bar"] = progress_bar(total=passages, desc=f"translate en->{lang}", unit="passage", progress=progress)
+
+    def translated(batch: list[Doc]) -> tuple[list[str], int]:
+        texts = state["translator"].translate([d.text for d in batch])
+        return [json.dumps({"id": d.doc_id, "text": text or d.text, "lang": lang}, ensure_ascii=False) + "\n"
+                for d, text in zip(batch, texts)], len(batch)
+
+    final, done_now, _, seconds = append_records(
+        stage, PASSAGES_FILE, docs, key=lambda d: d.doc_id, record_ids=lambda p: (str(o["id"]) for o in iter_jsonl(p)),
+        lines=translated, chunk=chunk, prepare=prepare, on_chunk=lambda n, _: state["bar"].update(n))
+    if "bar" in state:
+        state["bar"].close()
+    stage.finish({"passages": len(docs), "translated_now": done_now, "seconds": round(seconds, 2),
+                  "seconds_per_passage": round(seconds / max(1, done_now), 4)})
     return final
