@@ -68,21 +68,33 @@ class Experiment:
 QUALITY_SETTINGS = ("train.max_steps=40", "train.n_passages=3", "train.freeze_embeddings=true",
                     "train.save_steps=40")
 QUALITY_RATES = (0.3, 0.6, 0.1)  # in order of what the chapter needs most
+# Two ends of the scale, as controls: no translation at all (the student reads the English passages,
+# as a zero-shot ColBERT-X does), and every word replaced by a word of another passage.
+ENGLISH = "english"
+
+
+def quality_versions() -> list[tuple[str, float] | str | None]:
+    """Chapter 8's training passages: None (the human translations), ``ENGLISH``, or a damage (kind, rate)."""
+    from tdlib.degrade import KINDS
+
+    damaged = [(k, r) for r in QUALITY_RATES[:2] for k in KINDS]
+    return [None, ENGLISH, *damaged, ("replace", 1.0), *[(k, r) for r in QUALITY_RATES[2:] for k in KINDS]]
 
 
 def quality_experiments() -> list[Experiment]:
-    """Chapter 8: TD and TT on the human translations and on every degraded version, for every seed."""
-    from tdlib.degrade import KINDS, version_name
+    """Chapter 8: TD and TT on the human translations, the English passages and every damaged version, per seed."""
+    from tdlib.degrade import version_name
 
-    versions: list[tuple[str, float] | None] = [None, *[(k, r) for r in QUALITY_RATES for k in KINDS]]
     out = []
     for s in SEEDS:
-        for v in versions:
-            name = version_name(*v) if v else "human"
+        for v in quality_versions():
+            name = version_name(*v) if isinstance(v, tuple) else v or "human"
+            source = ("data.train_translated=tdlib-mini/en/train",) if v == ENGLISH else ()
             for method, label in (("td", "Translate-Distill"), ("tt", "Translate-Train")):
                 extra = ("train.method=translate-train",) if method == "tt" else ()
-                out.append(Experiment(f"tq-{method}-{name}-s{s}", f"{label}, {name} translations (chapter 8)",
-                                      (*QUALITY_SETTINGS, *extra), s, v))
+                what = "untranslated English" if v == ENGLISH else name
+                out.append(Experiment(f"tq-{method}-{name}-s{s}", f"{label}, {what} passages (chapter 8)",
+                                      (*QUALITY_SETTINGS, *source, *extra), s, v if isinstance(v, tuple) else None))
     return out
 
 
@@ -173,6 +185,14 @@ def main(argv: list[str] | None = None) -> int:
 
     quality = _load_json(book / "translation_quality.json")  # version and seed -> chrF against the human one
 
+    def untranslated_chrf() -> None:
+        from tdlib.degrade import chrf
+
+        training = pipeline.training_set(cfg)
+        pids = sorted({p for ps in training.candidates.values() for p in ps})
+        quality[ENGLISH] = {"kind": "untranslated", "rate": None, "seed": None, "passages": len(pids),
+                            "chrF": round(chrf([training.english[p] for p in pids], [training.passages[p] for p in pids]), 2)}
+
     def degraded(kind: str, rate: float, seed: int) -> Path:
         from tdlib.artifacts import Stage
         from tdlib.degrade import version_name
@@ -221,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs[exp.name] = directory / "search" / "run.trec"
             continue
         overrides = exp.overrides
+        if "data.train_translated=tdlib-mini/en/train" in overrides:
+            untranslated_chrf()
         if exp.degrade:  # chapter 8: the degraded copy of the human translations, written once per seed
             kind, rate = exp.degrade
             passages = degraded(kind, rate, exp.seed)

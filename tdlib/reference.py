@@ -124,7 +124,8 @@ def translation_quality(measure: str = "nDCG@20", directory: Path = REFERENCE_DI
     the measures, and the paired test against the same method and seed on the human translations.
 
     A run ``tq-td-drop-0.3-s1`` is Translate-Distill trained on the passages with 30% of their words
-    dropped (seed 1); ``tq-tt-human-s2`` Translate-Train on the human translations (seed 2).
+    dropped (seed 1); ``tq-tt-human-s2`` Translate-Train on the human translations (seed 2);
+    ``tq-td-english-s1`` Translate-Distill on the untranslated English passages (kind ``untranslated``).
     """
     import pandas as pd
     from scipy import stats
@@ -136,11 +137,16 @@ def translation_quality(measure: str = "nDCG@20", directory: Path = REFERENCE_DI
     for _, r in table.iterrows():
         method, rest = r["run"][len(QUALITY_PREFIX):].split("-", 1)
         version, seed = rest.rsplit("-s", 1)
-        kind, rate = (None, 0.0) if version == "human" else (version.rsplit("-", 1)[0], float(version.rsplit("-", 1)[1]))
-        quality = chrf["human"] if version == "human" else chrf.get(f"{version}-s{seed}", {})
+        if version == "human":
+            kind, rate, quality = "none", 0.0, chrf.get(version, {})
+        elif version == "english":  # no translation: the student read the English passages
+            kind, rate, quality = "untranslated", float("nan"), chrf.get(version, {})
+        else:
+            kind, rate = version.rsplit("-", 1)[0], float(version.rsplit("-", 1)[1])
+            quality = chrf.get(f"{version}-s{seed}", {})
         human = f"{QUALITY_PREFIX}{method}-human-s{seed}"
         row = {"run": r["run"], "method": {"td": "Translate-Distill", "tt": "Translate-Train"}.get(method, method),
-               "version": version, "kind": kind or "none", "rate": rate, "seed": int(seed),
+               "version": version, "kind": kind, "rate": rate, "seed": int(seed),
                "chrF": quality.get("chrF", float("nan")), measure: r[measure], "MAP": r["AP"]}
         if version != "human" and human in wide:
             diff = wide[r["run"]] - wide[human]

@@ -68,7 +68,7 @@ def test_comparisons_and_logs_and_entropies_are_consistent():
     assert len(reference.teacher_scores()) > 0
 
 
-@pytest.mark.parametrize("chapter", ["03", "04", "05", "06"])
+@pytest.mark.parametrize("chapter", ["03", "04", "05", "06", "08"])
 def test_chapters_render_the_reference_results(chapter):
     path = next(NOTEBOOKS.glob(f"{chapter}_*.ipynb"))
     code = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
@@ -108,3 +108,56 @@ def test_a_live_run_is_compared_with_the_reference_only_as_far_as_its_recipe_mat
     assert row["MAP reference"] == round(float(recorded.loc[["td-s1", "td-s2"], "AP"].mean()), 4)
     with pytest.raises(Exception, match="has none of the runs"):
         reference.beside({"x": {"nDCG@20": 0.5}}, {"x": ["td-s9"]}, ["nDCG@20"])
+
+
+def test_chapter_8_runs_are_complete_and_kept_apart_from_the_other_chapters():
+    assert reference.quality_recorded()
+    m = reference.manifest()
+    q = reference.translation_quality()
+    assert q.index.str.startswith(reference.QUALITY_PREFIX).all()
+    assert not reference.metrics()["run"].str.startswith(reference.QUALITY_PREFIX).any()
+    assert not any(r.startswith(reference.QUALITY_PREFIX) for r in reference.train_logs())
+    # every recorded seed has both methods on the human translations, and every damaged run its chrF
+    for s in sorted(set(q["seed"])):
+        assert {f"tq-td-human-s{s}", f"tq-tt-human-s{s}"} <= set(q.index)
+    assert q["chrF"].notna().all() and (q.loc[q["version"] == "human", "chrF"] == 100).all()
+    assert ((q["chrF"] >= 0) & (q["chrF"] <= 100)).all()
+    # within a kind and seed, more damage means a lower chrF
+    for _, part in q[q["version"] != "human"].groupby(["kind", "seed"]):
+        assert part.sort_values("rate")["chrF"].is_monotonic_decreasing
+    assert q.dropna(subset=["p (paired t)"]).shape[0] == (q["version"] != "human").sum()
+    cost = reference.training_cost(quality=True)
+    assert set(cost.index) == set(q.index) and (cost["steps"] == 40).all()
+    assert (cost["trainable_parameters"] < reference.training_cost().loc["td-s1", "trainable_parameters"]).all()
+    for run in q.index:
+        e = m["experiments"][run]
+        assert "train.max_steps=40" in e["overrides"] and e["seed"] == q.loc[run, "seed"]
+        assert ("degrade" in e) == (q.loc[run, "version"] not in ("human", "english"))
+        assert ("data.train_translated=tdlib-mini/en/train" in e["overrides"]) == (q.loc[run, "version"] == "english")
+
+
+def test_translation_quality_reads_names_chrf_and_tests(tmp_path):
+    import pandas as pd
+
+    for f in reference.FILES:
+        (tmp_path / f).write_bytes((reference.REFERENCE_DIR / f).read_bytes())
+    runs = {"tq-td-human-s1": 0.80, "tq-td-drop-0.3-s1": 0.75, "tq-tt-replace-0.6-s2": 0.5}
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    extra = pd.DataFrame([{"run": r, "label": r, "seed": int(r[-1]), "nDCG@20": v, "AP": v - 0.1} for r, v in runs.items()])
+    pd.concat([metrics, extra]).to_csv(tmp_path / "metrics.csv", index=False)
+    per_query = pd.read_csv(tmp_path / "per_query.csv", dtype={"query_id": str})
+    rows = [{"run": r, "query_id": q, "nDCG@20": v + (0.1 if i % 2 else -0.1)} for r, v in runs.items()
+            for i, q in enumerate(["1", "2", "3", "4"])]
+    pd.concat([per_query, pd.DataFrame(rows)]).to_csv(tmp_path / "per_query.csv", index=False)
+    (tmp_path / "translation_quality.json").write_text(json.dumps({
+        "human": {"chrF": 100.0}, "drop-0.3-s1": {"kind": "drop", "rate": 0.3, "seed": 1, "chrF": 40.0},
+        "replace-0.6-s2": {"kind": "replace", "rate": 0.6, "seed": 2, "chrF": 12.5}}))
+    q = reference.translation_quality(directory=tmp_path)
+    assert list(q.index) == list(runs)
+    drop = q.loc["tq-td-drop-0.3-s1"]
+    assert (drop["method"], drop["version"], drop["kind"], drop["rate"], drop["seed"], drop["chrF"]) == \
+        ("Translate-Distill", "drop-0.3", "drop", 0.3, 1, 40.0)
+    assert drop["delta nDCG@20 vs human"] == pytest.approx(-0.05) and drop["p (paired t)"] == 1.0  # a constant shift
+    assert q.loc["tq-tt-replace-0.6-s2", "chrF"] == 12.5
+    assert pd.isna(q.loc["tq-tt-replace-0.6-s2", "p (paired t)"])  # no human run of that method and seed
+    assert "tq-td-human-s1" not in set(reference.metrics(directory=tmp_path)["run"])
