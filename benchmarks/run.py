@@ -12,7 +12,7 @@ Results go to ``benchmarks/results-{smoke,real}.json``, which the book's perform
 2. encoding: ``Student.encode`` against ``SentenceTransformer.encode`` on mixed-length passages;
 3. teacher scoring: tdlib's cross-encoder teacher against ``CrossEncoder.predict`` on the same pairs;
 4. search: tdlib's chunked MaxSim + MaxP against a straightforward exhaustive loop, at three sizes;
-5. evaluation: ``tdlib.evaluate.evaluate`` on 1,000 queries x 1,000 documents;
+5. evaluation: ``tdlib.evaluate.evaluate_run`` on 1,000 queries x 1,000 documents;
 6. the book (smoke runs only): each chapter run alone with papermill, and the whole
    ``jupyter-book build``, both on a copy of the committed book in a temporary folder, in the smoke
    profile as CI builds it; ``--only book`` times just these (several minutes).
@@ -83,13 +83,13 @@ def passages(n: int, seed: int = 0) -> list[str]:
 
 
 def bench_training(cfg, steps: int, repeats: int) -> dict:
-    from tdlib import pipeline
+    from tdlib import stages
     from tdlib.losses import kl_distillation
     from tdlib.student import Student
     from tdlib.train import Collator, TrainingExamples, train_student
 
     work = Path(tempfile.mkdtemp())
-    training = pipeline.training_set(cfg)
+    training = stages.training_set(cfg)
     scores_file = work / "scores.jsonl"
     rng = random.Random(0)
     data.write_tdist(scores_file, [(q, [(p, rng.gauss(0, 3)) for p in ps]) for q, ps in training.candidates.items()])
@@ -236,12 +236,12 @@ def bench_search(sizes: list[int], repeats: int, dim: int = 128, doc_len: int = 
 
 def bench_evaluate(repeats: int) -> dict:
     from tdlib.data import Qrel
-    from tdlib.evaluate import evaluate
+    from tdlib.evaluate import evaluate_run
 
     rng = random.Random(0)
     run = {str(q): [(f"d{d}", rng.random()) for d in range(1000)] for q in range(1000)}
     qrels = [Qrel(str(q), f"d{rng.randrange(1000)}", rng.randint(0, 3)) for q in range(1000) for _ in range(20)]
-    times = [timed(lambda: evaluate(run, qrels)) for _ in range(repeats)]
+    times = [timed(lambda: evaluate_run(run, qrels)) for _ in range(repeats)]
     return {"what": "evaluate 1,000 queries x 1,000 documents (6 measures)", "unit": "seconds",
             "tdlib": statistics.median(times), "baseline": None, "baseline_name": ""}
 

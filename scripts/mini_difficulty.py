@@ -11,9 +11,9 @@ import argparse
 import json
 from pathlib import Path
 
-from tdlib import data, pipeline
+from tdlib import data, stages
 from tdlib.config import load_config
-from tdlib.evaluate import evaluate
+from tdlib.evaluate import evaluate_run
 from tdlib.lexical import BM25
 
 MEASURES = ("nDCG@20", "AP", "R@100", "nDCG@10")
@@ -28,10 +28,10 @@ def main() -> None:
     for lang in ("en", "zh", "fa", "ru"):
         test = f"tdlib-mini/{lang}/test"
         queries, qrels = data.load_queries(test), data.load_qrels(test)
-        rows[f"BM25 en->{lang}"] = evaluate(BM25(data.load_docs(test)).search(queries), qrels, MEASURES).aggregate
+        rows[f"BM25 en->{lang}"] = evaluate_run(BM25(data.load_docs(test)).search(queries), qrels, MEASURES).aggregate
         if not args.no_dense:
             cfg = load_config("cpu", overrides=[f"lang={lang}"])
-            rows[f"e5-small en->{lang}"] = {k: v for k, v in pipeline.baseline(cfg, Path(args.out) / lang, progress=False).items()
+            rows[f"e5-small en->{lang}"] = {k: v for k, v in stages.baseline(cfg, Path(args.out) / lang, progress=False).items()
                                             if k in MEASURES}
     width = max(map(len, rows))
     print(f"{'system':<{width}}  " + "  ".join(f"{m:>8}" for m in MEASURES))

@@ -43,10 +43,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tdlib import bookprofile, pipeline  # noqa: E402
+from tdlib import bookprofile, stages  # noqa: E402
 from tdlib.config import Config, default_temperatures, load_config  # noqa: E402
 from tdlib.data import TdistIndex, load_qrels, read_run  # noqa: E402
-from tdlib.evaluate import evaluate  # noqa: E402
+from tdlib.evaluate import evaluate_run  # noqa: E402
 
 LANG = "zh"
 SEEDS = (1, 2)
@@ -138,7 +138,7 @@ def entropies(cfg: Config, scores_file: Path, student_name: str) -> dict[str, li
     from tdlib.student import Student
     from tdlib.train import softmax_entropies
 
-    training = pipeline.training_set(cfg)
+    training = stages.training_set(cfg)
     student = Student.from_pretrained(student_name, cfg.student, seed=cfg.seed)
     scores = TdistIndex(scores_file)
     t_student, t_teacher = default_temperatures(cfg)
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     def untranslated_chrf() -> None:
         from tdlib.degrade import chrf
 
-        training = pipeline.training_set(cfg)
+        training = stages.training_set(cfg)
         pids = sorted({p for ps in training.candidates.values() for p in ps})
         quality[ENGLISH] = {"kind": "untranslated", "rate": None, "seed": None, "passages": len(pids),
                             "chrF": round(chrf([training.english[p] for p in pids], [training.passages[p] for p in pids]), 2)}
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         from tdlib.artifacts import Stage
         from tdlib.degrade import version_name
 
-        path = pipeline.degrade(cfg, out / f"degraded-s{seed}", kind, rate, seed)
+        path = stages.degrade(cfg, out / f"degraded-s{seed}", kind, rate, seed)
         done = Stage(path.parent, "degrade", {}).summary()
         quality[f"{version_name(kind, rate)}-s{seed}"] = {"kind": kind, "rate": rate, "seed": seed,
                                                             "passages": done["passages"], "chrF": done["chrF"]}
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         return value
 
     # Chapter 3: the teacher scores every candidate once; every TD run reads these scores.
-    scores = timed("teacher", pipeline.score, cfg, out / "teacher-eng-eng", progress=False,
+    scores = timed("teacher", stages.score, cfg, out / "teacher-eng-eng", progress=False,
                    stage=out / "teacher-eng-eng" / "teacher")
     with open(scores, "rb") as src, open(book / "teacher_scores.jsonl.gz", "wb") as raw, \
             gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as dst:  # mtime=0: the same bytes every time
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, Path] = {}
     labels = {"baseline": "multilingual-e5-small, not fine-tuned"}
     if chosen("baseline"):
-        timed("baseline", pipeline.baseline, cfg, out / "baseline", progress=False,
+        timed("baseline", stages.baseline, cfg, out / "baseline", progress=False,
               stage=out / "baseline" / "baseline-evaluate")
     if (out / "baseline" / "baseline-search" / "run.trec").is_file():
         runs["baseline"] = out / "baseline" / "baseline-search" / "run.trec"
@@ -253,13 +253,13 @@ def main(argv: list[str] | None = None) -> int:
             if ecfg.teacher.setting == cfg.teacher.setting:
                 extra["scores"] = str(scores)
             else:  # another teacher setting: its own scoring stage
-                extra["scores"] = str(timed(f"teacher-{ecfg.teacher.setting}", pipeline.score, ecfg,
+                extra["scores"] = str(timed(f"teacher-{ecfg.teacher.setting}", stages.score, ecfg,
                                             out / f"teacher-{ecfg.teacher.setting}", progress=False,
                                             stage=out / f"teacher-{ecfg.teacher.setting}" / "teacher"))
-        timed(f"train {exp.name}", pipeline.train, ecfg, directory, progress=False, stage=directory / "train",
+        timed(f"train {exp.name}", stages.train, ecfg, directory, progress=False, stage=directory / "train",
               **extra)
         trained_now.add(exp.name)
-        run = timed(f"search {exp.name}", pipeline.search, ecfg, directory, progress=False,
+        run = timed(f"search {exp.name}", stages.search, ecfg, directory, progress=False,
                     stage=directory / "search")
         runs[exp.name] = Path(run)
     for name in [e.name for e in experiments()]:
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         old = pd.read_csv(book / "per_query.csv", dtype={"query_id": str})
         per_query = [old[~old["run"].isin(list(runs))]]
     for name, run in runs.items():
-        result = evaluate(read_run(run), qrels, measures)
+        result = evaluate_run(read_run(run), qrels, measures)
         exp = next((e for e in experiments() if e.name == name), None)
         rows.append({"run": name, "label": labels[name], "seed": exp.seed if exp else "", **result.aggregate})
         table = result.per_query.reset_index()

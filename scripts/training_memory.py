@@ -5,8 +5,10 @@
 Writes a synthetic collection (passages of MS MARCO's average length, 50 candidates per query, in
 the tdist line format) to a temporary folder, registers it like a real ir_datasets collection, then
 in fresh processes measures (1) ``tdlib.examples.load_training`` plus 1,000 training examples' worth of
-passage lookups and (2) reading every passage into a dict, as tdlib did before. Prints peak memory
-(resident set size) and seconds for each.
+passage lookups and (2) reading every passage into a dict, as tdlib did before; then (3) the two
+backings of the large files, the line-offset indexes (``tdlib.data.lazy``) and Arrow tables through
+Hugging Face ``datasets`` (``tdlib.data.tables``), each opened twice in fresh processes and read as
+1,000 examples read them. Prints peak memory (resident set size) and seconds for each.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ WORDS = "rice water river city market train school music garden winter summer br
 
 def make(root: Path, passages: int, queries: int, per_query: int = 50) -> None:
     rng = random.Random(0)
+    (root / "sizes.json").write_text(json.dumps({"passages": passages, "queries": queries}))
     for lang in ("en", "xx"):
         with open(root / f"passages.{lang}.jsonl", "w", encoding="utf-8") as f:
             for i in range(passages):
@@ -48,9 +51,35 @@ def register(root: Path) -> tuple[str, str]:
             register_collection("synthetic/xx/train", docs=root / "passages.xx.jsonl", lang="xx", **kw))
 
 
+def lookups(root: Path, mode: str) -> dict:
+    """One backing of the two large files, opened and read as 1,000 training examples would read it."""
+    from tdlib.data.lazy import JsonlTexts, TdistIndex
+    from tdlib.data.tables import ArrowTdist, ArrowTexts
+
+    what, backing = mode.split("-", 1)
+    rng = random.Random(1)
+    t0 = time.perf_counter()
+    if what == "scores":
+        table = (TdistIndex if backing == "lines" else ArrowTdist)(root / "candidates.jsonl")
+        opened = time.perf_counter()
+        qids = [str(rng.randrange(len(table))) for _ in range(1000)]
+        read = sum(len(table[q]) for q in qids)
+    else:
+        texts = (JsonlTexts if backing == "lines" else ArrowTexts)(root / "passages.xx.jsonl")
+        opened = time.perf_counter()
+        n = json.loads((root / "sizes.json").read_text())["passages"]
+        read = sum(len(texts.get([str(rng.randrange(n)) for _ in range(6)])) for _ in range(1000))
+    done = time.perf_counter()
+    return {"mode": mode, "open_seconds": round(opened - t0, 2), "lookup_ms_per_example": round(done - opened, 3),
+            "records_read": read, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
 def measure(root: Path, mode: str) -> dict:
     from tdlib import data, examples
     from tdlib.data import corpora
+
+    if mode.startswith(("scores-", "texts-")):
+        return lookups(root, mode)
 
     english, translated = register(root)
     if mode == "prepare":  # build ir_datasets' document stores once, outside the timings
@@ -87,9 +116,14 @@ def main() -> int:
         root = Path(tmp)
         make(root, args.passages, args.queries)
         print(f"{args.passages:,} passages in 2 languages, {args.queries:,} queries x 50 candidates")
-        for mode in ("prepare", "on-demand", "in-memory"):
+        modes = ["prepare", "on-demand", "in-memory"]
+        # each backing twice, in fresh processes: the first open builds what it keeps (the Arrow tables
+        # persist in the cache; a line index lasts one process), the second shows what a rerun pays
+        modes += [f"{what}-{backing}" for what in ("scores", "texts") for backing in ("lines", "arrow") for _ in (1, 2)]
+        for mode in modes:
             out = subprocess.run([sys.executable, __file__, "--child", tmp, mode], capture_output=True, text=True,
-                                 check=True, env={**__import__("os").environ, "TDLIB_CACHE": str(root / "cache")})
+                                 check=True, env={**__import__("os").environ, "TDLIB_CACHE": str(root / "cache"),
+                                                  "HF_DATASETS_CACHE": str(root / "hf-datasets")})
             if mode != "prepare":
                 print(out.stdout.strip().splitlines()[-1])
     return 0

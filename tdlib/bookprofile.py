@@ -19,6 +19,7 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tdlib.config import load_config
 from tdlib.notes import note
@@ -52,6 +53,20 @@ def model_available(model_id: str) -> bool:
         return True
     except Exception:  # noqa: BLE001 (any failure means: not available here)
         return False
+
+
+def checkpoint_folder(name: str) -> Path:
+    """The folder of a checkpoint a chapter reads file by file: a local folder as it is, ``smoke:NAME``
+    built here (tiny and random, in the same layout), a Hub id downloaded once into the Hugging Face cache."""
+    from huggingface_hub import snapshot_download
+
+    from tdlib import hub
+
+    if Path(name).is_dir():
+        return Path(name)
+    if name.startswith("smoke:"):
+        return Path(hub.resolve(name))
+    return Path(hub.load(snapshot_download, name, "checkpoint"))
 
 
 def _forced() -> Choice | None:

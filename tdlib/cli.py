@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    from tdlib import pipeline
+    from tdlib import stages
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -110,21 +110,21 @@ def run(argv: Sequence[str] | None = None) -> int:
     logs.quiet(verbose=args.verbose)
     out = args.out
     if args.command == "translate":
-        result: object = str(pipeline.translate(cfg, out, progress, shard=parse_shard(args.shard)))
+        result: object = str(stages.translate(cfg, out, progress, shard=parse_shard(args.shard)))
     elif args.command == "score":
-        result = str(pipeline.score(cfg, out, progress, use_mt=args.use_mt, shard=parse_shard(args.shard)))
+        result = str(stages.score(cfg, out, progress, use_mt=args.use_mt, shard=parse_shard(args.shard)))
     elif args.command == "train":
-        result = str(pipeline.train(cfg, out, progress, use_mt=args.use_mt, scores=args.scores))
+        result = str(stages.train(cfg, out, progress, use_mt=args.use_mt, scores=args.scores))
     elif args.command == "index":
-        result = str(pipeline.index(cfg, out, student=args.student, progress=progress))
+        result = str(stages.index(cfg, out, student=args.student, progress=progress))
     elif args.command == "search":
-        result = str(pipeline.search(cfg, out, student=args.student, progress=progress))
+        result = str(stages.search(cfg, out, student=args.student, progress=progress))
     elif args.command == "evaluate":
-        run = args.run or (str(pipeline.search(cfg, out, student=args.student, progress=progress))
+        run = args.run or (str(stages.search(cfg, out, student=args.student, progress=progress))
                            if args.student else None)
-        result = pipeline.evaluate(cfg, out, run=run, progress=progress)
+        result = stages.evaluate(cfg, out, run=run, progress=progress)
     else:
-        result = pipeline.run_all(cfg, out, progress, use_mt=args.use_mt, with_baseline=not args.no_baseline)
+        result = stages.run_all(cfg, out, progress, use_mt=args.use_mt, with_baseline=not args.no_baseline)
     if args.json:
         print(json.dumps(result, indent=2))
     elif args.command == "pipeline":

@@ -29,6 +29,7 @@ from tdlib.errors import ConfigError
 
 LANGUAGES = ("zh", "fa", "ru")
 PROFILES = ("smoke", "cpu", "colab", "paper")
+INDEX_KINDS = ("exhaustive", "hnsw", "ivfpq")
 DEFAULT_PROFILE = "cpu"
 
 
@@ -49,6 +50,10 @@ class DataConfig:
     candidates: str = "hf://datasets/hltcoe/tdist-msmarco-scores/t53b-monot5-msmarco-engeng.jsonl.gz"
     # The paper takes the top 50 ColBERTv2 passages per training query.
     max_candidates: int = 50
+    # How large training files (candidates, teacher scores, JSONL passages) are read by id: "lines" (an
+    # index of line offsets, rebuilt in each process), "arrow" (an Arrow table built once with Hugging
+    # Face datasets and memory-mapped) or "auto" (Arrow for files of 256 MiB and more). Same results.
+    lookup: str = "auto"
     # None = all training queries (about 809k for MS MARCO).
     max_train_queries: int | None = None
     # English queries, documents in the document language, graded qrels.
@@ -178,6 +183,19 @@ class IndexConfig:
     # profiles stop at the window that reaches the end.
     tail_windows: bool = True
     batch_size: int = 64
+    # How the passage vectors are searched: "exhaustive" (every passage, exact: the reference), or, for
+    # single-vector students, a faiss index: "hnsw" (a graph over the full vectors) or "ivfpq" (inverted
+    # lists over product-quantised vectors, trained on a sample: a few bytes per passage).
+    kind: str = "exhaustive"
+    # IVF-PQ: lists (0 = about 4 sqrt(passages)), sub-vectors per passage (0 = one per 4 dimensions) and
+    # bits per sub-vector code; the quantisers are trained on at most train_sample passages.
+    nlist: int = 0
+    m: int = 0
+    nbits: int = 8
+    train_sample: int = 100_000
+    # HNSW: neighbours per node, and the breadth of the search while building.
+    hnsw_m: int = 32
+    ef_construction: int = 200
 
 
 @dataclass(frozen=True)
@@ -185,6 +203,10 @@ class SearchConfig:
     # Depth of the run: recall is reported at 1000.
     k: int = 1000
     batch_size: int = 16
+    # faiss indexes only (index.kind): inverted lists visited per query (0 = nlist / 8, at least 16),
+    # and HNSW's search breadth (0 = twice the passages asked for). Search-time settings: no re-indexing.
+    nprobe: int = 0
+    ef_search: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,6 +234,10 @@ class Config:
     def fill(self, value: str) -> str:
         """Replace ``{lang}`` in a data id or path by this config's language."""
         return value.replace("{lang}", self.lang)
+
+    def temperatures(self) -> tuple[float, float]:
+        """(student, teacher) softmax temperatures of distillation: see :func:`default_temperatures`."""
+        return default_temperatures(self)
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
@@ -459,5 +485,12 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"train.{name} must be positive, got {value}.")
     if cfg.index.stride > cfg.index.passage_tokens:
         raise ConfigError("index.stride must not exceed index.passage_tokens, or text would be skipped.")
+    if cfg.index.kind not in INDEX_KINDS:
+        raise ConfigError(f"index.kind={cfg.index.kind!r}: use one of {', '.join(INDEX_KINDS)}.")
+    if cfg.index.kind != "exhaustive" and cfg.student.kind == "colbert":
+        raise ConfigError(f"index.kind={cfg.index.kind} serves single-vector students; a ColBERT-X student "
+                          "searches exhaustively here (index.kind=exhaustive).")
+    if cfg.data.lookup not in ("auto", "lines", "arrow"):
+        raise ConfigError(f"data.lookup={cfg.data.lookup!r}: use one of auto, lines, arrow.")
     if cfg.teacher.kind == "precomputed" and not cfg.teacher.scores_file:
         raise ConfigError("teacher.kind=precomputed needs teacher.scores_file=PATH (tdist line format).")

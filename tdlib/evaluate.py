@@ -29,14 +29,14 @@ def _run_of(run: Run | str | Path) -> Run:
     return read_run(run) if isinstance(run, (str, Path)) else run
 
 
-def evaluate(
+def evaluate_run(
     run: Run | str | Path, qrels: Iterable[Qrel], measures: Sequence[str] = DEFAULT_MEASURES
 ) -> Evaluation:
     """Score a run against graded qrels.
 
     >>> from tdlib.data import Qrel
     >>> qrels = [Qrel("1", "a", 1), Qrel("1", "b", 0)]
-    >>> evaluate({"1": [("b", 2.0), ("a", 1.0)]}, qrels, ["RR@10"]).aggregate
+    >>> evaluate_run({"1": [("b", 2.0), ("a", 1.0)]}, qrels, ["RR@10"]).aggregate
     {'RR@10': 0.5}
     """
     import ir_measures
@@ -65,8 +65,8 @@ def compare(
     from scipy import stats
 
     qrels = list(qrels)
-    a = evaluate(run_a, qrels, [measure]).per_query[measure]
-    b = evaluate(run_b, qrels, [measure]).per_query[measure]
+    a = evaluate_run(run_a, qrels, [measure]).per_query[measure]
+    b = evaluate_run(run_b, qrels, [measure]).per_query[measure]
     diff = b - a
     if len(diff) < 2 or float(diff.std()) == 0.0:
         t, p = 0.0, 1.0

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from tdlib.config import Config
-from tdlib.data import TdistIndex, Texts, load_qrels, load_queries
+from tdlib.data import Texts, load_qrels, load_queries, open_scores
 from tdlib.data.corpora import candidate_file
 from tdlib.errors import DataError
 
@@ -32,7 +32,7 @@ class Candidates(Mapping[str, list[str]]):
 
     RECENT = 4096  # queries whose lists are kept: a stage reads the same query several times in a row
 
-    def __init__(self, index: TdistIndex, qids: Sequence[str], k: int):
+    def __init__(self, index: Mapping[str, dict[str, float]], qids: Sequence[str], k: int):
         self.index, self.qids, self.k = index, list(qids), k
         self._known = set(self.qids)
         self._recent: dict[str, list[str]] = {}
@@ -83,17 +83,20 @@ def load_training(
     max_queries: int | None = None,
     min_candidates: int = 2,
     check_english: bool = True,
+    lookup: str = "auto",
 ) -> TrainingSet:
     """Load and check a training set; unknown ids or too few candidates fail before any work.
 
     Queries and qrels are read whole (MS MARCO's fit in memory); candidates and passage texts are read
     when used, so memory grows with the number of queries, not with the 8.8M passages of the paper's
     scale. The first :data:`CHECKED_QUERIES` queries are checked in full before anything runs.
+    ``lookup`` chooses how the large files are read by id (``data.lookup``: see :func:`tdlib.data.open_scores`).
     """
     queries = {q.query_id: q.text for q in load_queries(english)}
-    index = TdistIndex(candidate_file(candidates, english))
+    source = candidate_file(candidates, english)
+    index = open_scores(source, lookup)
     if not len(index):
-        raise DataError(f"{index.source} holds no candidates; give each training query a line "
+        raise DataError(f"{source} holds no candidates; give each training query a line "
                         "[qid, [[pid, score], ...]] (tdist line format).")
     unknown = [qid for qid in index if qid not in queries]
     if unknown:
@@ -107,7 +110,7 @@ def load_training(
             f"query {short[0]} has {len(checked[short[0]])} candidates but {min_candidates} are needed per "
             f"step ({len(short)} such queries); lower train.n_passages or give more candidates."
         )
-    texts = {name: Texts(src, cands.passage_ids) for name, src in (("English", english), ("translated", translated))}
+    texts = {name: Texts(src, cands.passage_ids, lookup) for name, src in (("English", english), ("translated", translated))}
     needed = sorted({pid for pids in checked.values() for pid in pids})
     for name, src in (("English", english), ("translated", translated))[0 if check_english else 1:]:
         missing = []

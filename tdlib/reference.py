@@ -186,7 +186,7 @@ def td_against_tt(measure: str = "nDCG@20", directory: Path = REFERENCE_DIR) -> 
 # Settings that do not change what a run computes, or that a chapter varies on purpose (the method, the
 # seed): a live run that differs from the reference only in these is the reference's recipe.
 _NOT_RECIPE = ("seed", "train.method", "train.save_steps", "train.logging_steps", "translate.",
-               "evaluate.measures", "profile")
+               "evaluate.measures", "profile", "data.lookup")
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -204,15 +204,19 @@ def differences(cfg, directory: Path = REFERENCE_DIR) -> list[str]:
 
     Empty when the live run is the reference recipe (seed and method aside): its numbers can then be
     read against the reference's seeds. Batch sizes of scoring, encoding and search are ignored (they
-    change speed, not results), as are the translation settings (the reference used no translator).
+    change speed, not results), as are the translation settings (the reference used no translator)
+    and settings added since the reference was recorded that are left at their defaults.
     """
     live, recorded = _flat(cfg.to_dict()), _flat(manifest(directory)["config"])
+    defaults = _flat(type(cfg)().to_dict())
     out = []
     for key in sorted(set(live) | set(recorded)):
         if key.startswith(_NOT_RECIPE) or key.endswith(".batch_size"):
             continue
-        if live.get(key) != recorded.get(key):
-            out.append(f"{key}: {live.get(key)!r} here, {recorded.get(key)!r} in the reference")
+        # a setting added after the reference was recorded: the reference ran as its default does
+        then = recorded[key] if key in recorded else defaults.get(key)
+        if live.get(key) != then:
+            out.append(f"{key}: {live.get(key)!r} here, {then!r} in the reference")
     return out
 
 

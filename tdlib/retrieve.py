@@ -8,13 +8,17 @@ score for a query is the best score of its windows (MaxP). Search is exhaustive:
 against every passage, in chunks (a single-vector student is MaxSim with one vector each, so it is a
 matrix product). ColBERT-X documents keep only the vectors of their non-punctuation tokens.
 
-What this leaves out: PLAID's centroid pruning and 1-bit residual compression, which make search
-sub-linear at millions of documents; at book scale exhaustive search is exact and fast enough.
+Single-vector students can instead be searched through a faiss index (``index.kind=hnsw`` or
+``ivfpq``, :mod:`tdlib.ann`): approximate, sub-linear, and a few bytes per passage for IVF-PQ.
+
+What this leaves out: PLAID's centroid pruning and residual compression for ColBERT-X, whose search
+here stays exhaustive (exact; fast enough at book scale).
 """
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -22,11 +26,12 @@ import torch
 
 from tdlib.artifacts import Stage, atomic_path, atomic_write_text, fingerprint
 from tdlib.batching import by_length
-from tdlib.config import IndexConfig, SearchConfig, StudentConfig
+from tdlib.config import IndexConfig, SearchConfig
 from tdlib.data import Doc, Query, Run, write_run
-from tdlib.errors import DataError
+from tdlib import ann
+from tdlib.errors import ConfigError, DataError
 from tdlib.logs import progress_bar
-from tdlib.student import Student, maxsim
+from tdlib.student import StudentSource, maxsim
 
 INDEX_FILE = "index.safetensors"
 DOCIDS_FILE = "passage_doc_ids.json"
@@ -83,54 +88,65 @@ def pad_vectors(vectors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Te
 
 
 def build_index(
-    student_dir: str | Path,
+    student: StudentSource,
     docs: Sequence[Doc],
     cfg: IndexConfig,
     out_dir: str | Path,
     inputs: object = None,
     progress: bool = True,
-    student: Student | None = None,
-    student_config: StudentConfig | None = None,
-    seed: int = 0,
 ) -> Path:
-    """Encode every passage of ``docs`` and save the vectors (``index.safetensors``).
+    """Encode every passage of ``docs`` with ``student`` and save the vectors (``index.safetensors``).
 
-    The student is loaded from ``student_dir`` (with ``student_config`` for a Hub encoder) only when
-    the index must be built; pass ``student`` to reuse one already in memory.
+    The student is loaded only when the index must be built; a complete index is reused.
     """
     from safetensors.torch import save_file
 
-    stage = Stage(out_dir, "index", {"index": cfg, "student": fingerprint(student_dir), "inputs": inputs,
+    stage = Stage(out_dir, "index", {"index": cfg, "student": fingerprint(student.name), "inputs": inputs,
                                      "docs": len(docs)})
     if stage.is_complete():
         return stage.dir
     if not docs:  # before begin(), which would clear an earlier index of this stage
         raise DataError("the collection to index has no documents.")
     stage.begin()
-    student = student or Student.from_pretrained(str(student_dir), student_config, seed=seed)
+    model = student.load()
     if torch.cuda.is_available():
-        student.to("cuda")
+        model.to("cuda")
     t0 = time.perf_counter()
     passages, owners = [], []
     for d in docs:
-        for p in split_passages(d.text, student.tokenizer, cfg.passage_tokens, cfg.stride, cfg.tail_windows):
+        for p in split_passages(d.text, model.tokenizer, cfg.passage_tokens, cfg.stride, cfg.tail_windows):
             passages.append(p)
             owners.append(d.doc_id)
     vectors = []
     batch = cfg.batch_size
     for start in progress_bar(range(0, len(passages), batch * 8), desc=Path(out_dir).name, unit="chunk",
                               progress=progress):
-        vectors.extend(student.encode(passages[start:start + batch * 8], is_query=False, batch_size=batch))
+        vectors.extend(model.encode(passages[start:start + batch * 8], is_query=False, batch_size=batch))
     lengths = torch.tensor([v.shape[0] for v in vectors], dtype=torch.long)
     offsets = torch.zeros(len(vectors) + 1, dtype=torch.long)
     offsets[1:] = torch.cumsum(lengths, 0)
-    with atomic_path(stage.path(INDEX_FILE)) as tmp:
-        save_file({"vectors": torch.cat(vectors).contiguous(), "offsets": offsets}, str(tmp))
+    encoded = time.perf_counter()
+    extra: dict[str, object] = {}
+    if cfg.kind == "exhaustive":
+        with atomic_path(stage.path(INDEX_FILE)) as tmp:
+            save_file({"vectors": torch.cat(vectors).contiguous(), "offsets": offsets}, str(tmp))
+        written = stage.path(INDEX_FILE)
+    else:
+        if int(lengths.max()) != 1:
+            raise ConfigError(f"index.kind={cfg.kind} needs one vector per passage (a single-vector student); "
+                              "this student gives one per token: use index.kind=exhaustive.")
+        index, settings = ann.build(torch.cat(vectors).float().numpy(), cfg, seed=student.seed)
+        with atomic_path(stage.path(ann.FAISS_FILE)) as tmp:
+            ann.write(index, tmp)
+        written = stage.path(ann.FAISS_FILE)
+        extra = {"faiss": asdict(settings), "build_seconds": round(time.perf_counter() - encoded, 2)}
     atomic_write_text(stage.path(DOCIDS_FILE), json.dumps(owners))
     seconds = time.perf_counter() - t0
     stage.finish({"documents": len(docs), "passages": len(passages), "vectors": int(offsets[-1]),
                   "seconds": round(seconds, 2), "passages_per_second": round(len(passages) / max(seconds, 1e-9), 1),
-                  "student": str(student_dir)})
+                  "encode_seconds": round(encoded - t0, 2), "index_file": written.name,
+                  "bytes_per_passage": round(written.stat().st_size / max(1, len(passages)), 1),
+                  "student": student.name, **extra})
     return stage.dir
 
 
@@ -178,39 +194,51 @@ class Index:
         return doc_scores.topk(k, dim=1)
 
 
-def search(
-    student_dir: str | Path,
+def index_file(index_dir: str | Path) -> Path:
+    """The file an index stage wrote: exact vectors (``index.safetensors``) or a faiss index (``index.faiss``)."""
+    faiss_file = Path(index_dir) / ann.FAISS_FILE
+    return faiss_file if faiss_file.is_file() else Path(index_dir) / INDEX_FILE
+
+
+def load_index(index_dir: str | Path, cfg: SearchConfig | None = None) -> "Index | ann.AnnIndex":
+    """The index in ``index_dir``, exhaustive or faiss, ready for ``.search(q, q_mask, k)``."""
+    if index_file(index_dir).name == ann.FAISS_FILE:
+        owners = json.loads((Path(index_dir) / DOCIDS_FILE).read_text(encoding="utf-8"))
+        return ann.AnnIndex(index_dir, owners, cfg or SearchConfig())
+    return Index(index_dir)
+
+
+def search_index(
+    student: StudentSource,
     index_dir: str | Path,
     queries: Sequence[Query],
     cfg: SearchConfig,
     out_dir: str | Path,
     inputs: object = None,
     progress: bool = True,
-    student: Student | None = None,
     tag: str = "tdlib",
-    student_config: StudentConfig | None = None,
-    seed: int = 0,
 ) -> Path:
     """Search ``queries`` against the index and write ``run.trec`` (the student is loaded as in
     :func:`build_index`)."""
-    stage = Stage(out_dir, "search", {"search": cfg, "index": fingerprint(Path(index_dir) / INDEX_FILE),
-                                      "student": fingerprint(student_dir), "inputs": inputs,
+    stage = Stage(out_dir, "search", {"search": cfg, "index": fingerprint(index_file(index_dir)),
+                                      "student": fingerprint(student.name), "inputs": inputs,
                                       "queries": _digest([f"{q.query_id}\t{q.text}" for q in queries]), "tag": tag})
     final = stage.path(RUN_FILE)
     if stage.is_complete():
         return final
     stage.begin()
-    student = student or Student.from_pretrained(str(student_dir), student_config, seed=seed)
-    index = Index(index_dir)
+    model = student.load()
+    index = load_index(index_dir, cfg)
     t0 = time.perf_counter()
     run: Run = {}
     for start in progress_bar(range(0, len(queries), cfg.batch_size), desc=Path(out_dir).name, unit="batch",
                               progress=progress):
         batch = queries[start:start + cfg.batch_size]
-        q, q_mask = pad_vectors(student.encode([q.text for q in batch], is_query=True))
+        q, q_mask = pad_vectors(model.encode([q.text for q in batch], is_query=True))
         scores, positions = index.search(q, q_mask, cfg.k)
         for i, query in enumerate(batch):
-            run[query.query_id] = [(index.doc_ids[j], float(s)) for s, j in zip(scores[i].tolist(), positions[i].tolist())]
+            run[query.query_id] = [(index.doc_ids[j], float(s)) for s, j in zip(scores[i].tolist(), positions[i].tolist())
+                                   if s != float("-inf")]  # an approximate index may find fewer than k
     write_run(final, run, tag=tag)
     seconds = time.perf_counter() - t0
     stage.finish({"queries": len(queries), "seconds": round(seconds, 2),

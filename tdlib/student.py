@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import string
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -199,6 +199,11 @@ class Student(nn.Module):
                     projection.weight.copy_(torch.rand(projection.weight.shape, generator=gen) * 2 * bound - bound)
         return cls(encoder, tokenizer, config, projection)
 
+    @classmethod
+    def from_plaidx(cls, name: str, doc_maxlen: int | None = None) -> "Student":
+        """A ColBERT-X student from a PLAID-X checkpoint (folder or Hub id), checked strictly: see :func:`load_plaidx`."""
+        return load_plaidx(name, doc_maxlen)
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Save as a folder: the encoder and tokenizer (Hugging Face layout), projection, settings.
 
@@ -338,6 +343,22 @@ class Student(nn.Module):
         out = map_by_length([len(i) for i in ids], batch_size, run)
         self.train(was_training)
         return out
+
+
+@dataclass(frozen=True)
+class StudentSource:
+    """Which student a stage uses, named once: a trained student's folder, a PLAID-X checkpoint (a
+    folder or a Hub id), or a Hugging Face encoder to start from, with the settings a plain encoder needs.
+
+    Stages fingerprint ``name`` and call :meth:`load` only when they have work to do.
+    """
+
+    name: str
+    config: StudentConfig | None = None
+    seed: int = 0
+
+    def load(self) -> Student:
+        return Student.from_pretrained(self.name, self.config, seed=self.seed)
 
 
 def _unpadded(vectors: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:

@@ -28,7 +28,7 @@ from tdlib import hub
 from tdlib.batching import map_by_length
 from tdlib.artifacts import Stage, append_records, run_shard
 from tdlib.config import Config, TeacherConfig
-from tdlib.data import Doc, Query, TdistIndex, format_tdist_line, iter_tdist, source_fingerprint
+from tdlib.data import Doc, Query, format_tdist_line, open_scores, iter_tdist, source_fingerprint
 from tdlib.examples import TrainingSet
 from tdlib.errors import ConfigError, DataError
 from tdlib.logs import progress_bar
@@ -164,7 +164,7 @@ class PrecomputedTeacher:
 
     def __init__(self, cfg: TeacherConfig):
         self.path = cfg.scores_file
-        self.table = TdistIndex(cfg.scores_file)
+        self.table = open_scores(cfg.scores_file)
 
     def score(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:
         out = np.empty(len(queries), dtype=np.float32)

@@ -25,7 +25,7 @@ from torch import nn
 
 from tdlib.artifacts import Stage, atomic_write_text
 from tdlib.config import Config, default_temperatures
-from tdlib.data import TdistIndex
+from tdlib.data import open_scores
 from tdlib.examples import TrainingExamples, TrainingSet
 from tdlib.errors import DataError
 from tdlib.losses import kl_distillation, translate_train_ce
@@ -181,7 +181,7 @@ def train_student(
     if cfg.train.method == "distill":
         if scores_file is None:
             raise DataError("Translate-Distill needs a teacher scores file (tdist format).")
-        scores = TdistIndex(scores_file)  # read lazily: published score files are large
+        scores = open_scores(scores_file, cfg.data.lookup)  # read by query: published score files are large
         missing = [q for q in training.queries if q not in scores]
         if missing:
             raise DataError(f"{scores_file} has no scores for {len(missing)} training queries, e.g. {missing[0]!r}.")

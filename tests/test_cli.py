@@ -149,7 +149,7 @@ def test_bad_files_exit_2_with_one_sentence_and_leave_nothing_complete(tmp_path,
 ])
 def test_a_bad_test_collection_fails_before_scoring_and_training(tmp_path, tiny, file, old, new, match):
     """book/formats.md promises these errors before any model is loaded, not after hours of training."""
-    from tdlib import data, pipeline
+    from tdlib import data, stages
     from tdlib.config import load_config
     from tdlib.errors import DataError
 
@@ -164,10 +164,10 @@ def test_a_bad_test_collection_fails_before_scoring_and_training(tmp_path, tiny,
     cfg = load_config("smoke", overrides=["lang=ru", f"data.test={name}"])
     out = tmp_path / "o"
     with pytest.raises(DataError, match=match):
-        pipeline.run_all(cfg, out, progress=False)
+        stages.run_all(cfg, out, progress=False)
     assert not out.exists() or not any(out.iterdir())
     with pytest.raises(DataError, match=match):  # index builds the student first: the same check comes first
-        pipeline.index(cfg, out, progress=False)
+        stages.index(cfg, out, progress=False)
     assert not out.exists() or not any(out.iterdir())
 
 

@@ -128,11 +128,13 @@ def test_training_set_checks_ids_and_counts(tmp_path, tiny):
         examples.load_training(en, str(tiny / "docs.fa.jsonl"), str(tmp_path / "badq.jsonl"))
 
 
+@pytest.mark.parametrize("lookup", ["lines", "arrow"])
 @pytest.mark.parametrize("name", ["scores.jsonl", "mt5xxl-monot5-mmarco-engzho.jsonl.gz"])
-def test_tdist_index_reads_lazily_what_read_tdist_reads(tmp_path, name):
+def test_tdist_index_reads_lazily_what_read_tdist_reads(tmp_path, name, lookup):
     items = [("q1", [("p1", 1.5), ("p2", -0.25)]), ("7", [("p3", 0.0)]), ("q\u00e9", [("p4", 2.0)])]
     data.write_tdist(tmp_path / name, items)
-    index = data.TdistIndex(tmp_path / name)
+    index = data.open_scores(tmp_path / name, lookup)
+    assert type(index).__name__ == {"lines": "TdistIndex", "arrow": "ArrowTdist"}[lookup]
     assert len(index) == 3 and list(index) == ["q1", "7", "q\u00e9"] and "7" in index and "q9" not in index
     assert index["7"] == {"p3": 0.0} and index["q1"] == {"p1": 1.5, "p2": -0.25} and index["q\u00e9"]["p4"] == 2.0
     assert {k: dict(v) for k, v in data.read_tdist(tmp_path / name).items()} == dict(index.items())
@@ -140,7 +142,7 @@ def test_tdist_index_reads_lazily_what_read_tdist_reads(tmp_path, name):
         index["q9"]
     (tmp_path / "bad.jsonl").write_text('["q1", [["p1", 1.0]]]\nnot a line\n')
     with pytest.raises(DataError, match=r"bad\.jsonl, line 2"):
-        data.TdistIndex(tmp_path / "bad.jsonl")
+        data.open_scores(tmp_path / "bad.jsonl", lookup)
 
 
 def test_a_title_is_read_the_same_way_by_every_reader(tmp_path):
@@ -154,7 +156,43 @@ def test_a_title_is_read_the_same_way_by_every_reader(tmp_path):
     assert {d.doc_id: d.text for d in data.load_docs(str(path))} == expected
     assert {d.doc_id: d.text for d in data.load_docs(name)} == expected
     assert data.Texts(str(path), lambda: expected).get_many(["n1", "n2"]) == expected
+    assert data.Texts(str(path), lambda: expected, "arrow").get_many(["n1", "n2"]) == expected
     assert data.Texts(name, lambda: expected).get_many(["n1", "n2"]) == expected
+
+
+def test_arrow_tables_are_built_once_per_version_of_a_file_and_pickle_small(tmp_path):
+    import pickle
+
+    from tdlib.data.tables import ArrowTdist, ArrowTexts
+
+    path = data.write_tdist(tmp_path / "s.jsonl", [("q1", [("p1", 1.0)]), ("q2", [("p2", 2.0)])])
+    first = ArrowTdist(path)
+    assert ArrowTdist(path).dataset.cache_files == first.dataset.cache_files  # the same table, mapped again
+    copy = pickle.loads(pickle.dumps(first))  # as a data-loader worker gets it: reopened, not copied
+    assert len(pickle.dumps(first)) < 1000 and dict(copy.items()) == dict(first.items())
+    data.write_tdist(path, [("q1", [("p1", 3.0)])])  # a new version of the file is read again
+    assert dict(ArrowTdist(path).items()) == {"q1": {"p1": 3.0}}
+    docs = data.write_jsonl(tmp_path / "d.jsonl", [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}])
+    with pytest.raises(DataError, match=r"d\.jsonl: document 'a' is on two lines"):
+        ArrowTexts(docs)
+    with pytest.raises(DataError, match="data.lookup='btree': use one of auto, lines, arrow"):
+        data.open_scores(path, "btree")
+
+
+def test_both_lookups_give_the_same_training_examples():
+    from tdlib.config import load_config
+
+    drawn = {}
+    passages = data.MINI_DIR / "train" / "passages.zh.jsonl"  # a file, so the texts go through the lookup too
+    for lookup in ("lines", "arrow"):
+        cfg = load_config("smoke", overrides=[f"data.lookup={lookup}", f"data.train_translated={passages}"])
+        training = examples.load_training(cfg.fill(cfg.data.train_english), cfg.fill(cfg.data.train_translated),
+                                          lookup=lookup)
+        scores = data.open_scores(data.corpora.candidate_file("", cfg.fill(cfg.data.train_english)), lookup)
+        ex = examples.TrainingExamples(training, cfg, scores, epochs=1)
+        drawn[lookup] = [{k: v.tolist() if hasattr(v, "tolist") else v for k, v in ex[i].items()}
+                         for i in range(len(ex))]
+    assert drawn["lines"] == drawn["arrow"] and drawn["lines"]
 
 
 def test_registering_a_name_again_with_other_files_is_refused(tmp_path, tiny):
@@ -208,14 +246,14 @@ def _truncated_gzip():
     ("c.jsonl", CANDIDATES.replace("1.5", "Infinity"), r"line 2: the score of passage d3 is inf"),
     ("c.jsonl", CANDIDATES + CANDIDATES.splitlines(keepends=True)[0], r"c\.jsonl(, line 3: id|: query) 'q1' is on (an earlier line|two lines)"),
 ])
-@pytest.mark.parametrize("reader", ["read_tdist", "TdistIndex"])
+@pytest.mark.parametrize("reader", ["read_tdist", "lines", "arrow"])
 def test_bad_tdist_files_name_file_and_line(tmp_path, name, content, match, reader):
     path = _write(tmp_path / name, content)
     with pytest.raises(DataError, match=match):
         if reader == "read_tdist":
             data.read_tdist(path)
         else:
-            index = data.TdistIndex(path)
+            index = data.open_scores(path, reader)
             for qid in index:
                 index[qid]
 

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from tdlib import pipeline
+from tdlib import stages
 from tdlib.config import load_config
 from tdlib.data import Doc, read_docs
 from tdlib.degrade import (chrf, degrade_docs, degrade_text, degraded_passages, split_sentences,
@@ -15,7 +15,7 @@ from tdlib.errors import TdlibError
 @pytest.fixture(scope="module")
 def zh_passages():
     cfg = load_config("smoke", overrides=["lang=zh"])
-    training = pipeline.training_set(cfg, english=False)
+    training = stages.training_set(cfg, english=False)
     pids = sorted({p for ps in training.candidates.values() for p in ps})
     return {p: training.passages[p] for p in pids}
 
@@ -96,7 +96,7 @@ def test_bad_kind_or_rate_is_refused_with_the_choices():
 
 def test_a_degraded_version_is_a_reused_stage_that_training_reads(tmp_path, zh_passages):
     cfg = load_config("smoke", overrides=["lang=zh", "seed=5"])
-    path = pipeline.degrade(cfg, tmp_path, "drop", 0.3)
+    path = stages.degrade(cfg, tmp_path, "drop", 0.3)
     assert path == tmp_path / "degrade-drop-0.3" / "passages.jsonl"
     assert version_name("drop", 0.3) == "drop-0.3" and version_name(None) == "human"
     written = {d.doc_id: d.text for d in read_docs(path)}
@@ -104,11 +104,11 @@ def test_a_degraded_version_is_a_reused_stage_that_training_reads(tmp_path, zh_p
     done = (path.parent / "DONE").read_text()
     assert '"chrF"' in done
     mtime = path.stat().st_mtime_ns
-    assert pipeline.degrade(cfg, tmp_path, "drop", 0.3) == path and path.stat().st_mtime_ns == mtime
+    assert stages.degrade(cfg, tmp_path, "drop", 0.3) == path and path.stat().st_mtime_ns == mtime
     # the same call by hand gives the same bytes (the seed is the configuration's)
     again = degraded_passages(zh_passages, "drop", 0.3, 5, "zh", tmp_path / "again")
     assert again.read_bytes() == path.read_bytes()
     trained_on = load_config("smoke", overrides=["lang=zh", f"data.train_translated={path}"])
-    training = pipeline.training_set(trained_on, english=False)
+    training = stages.training_set(trained_on, english=False)
     pid = next(iter(written))
     assert training.passages[pid] == written[pid]

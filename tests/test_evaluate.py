@@ -3,14 +3,14 @@ import math
 import pytest
 
 from tdlib.data import Qrel
-from tdlib.evaluate import compare, evaluate
+from tdlib.evaluate import compare, evaluate_run
 
 QRELS = [Qrel("1", "a", 3), Qrel("1", "b", 1), Qrel("1", "c", 0), Qrel("2", "d", 2), Qrel("3", "e", 0)]
 
 
 def test_ndcg_and_ap_by_hand():
     run = {"1": [("c", 3.0), ("a", 2.0), ("b", 1.0)], "2": [("d", 1.0)]}
-    result = evaluate(run, QRELS, ["nDCG@20", "AP", "RR@10"])
+    result = evaluate_run(run, QRELS, ["nDCG@20", "AP", "RR@10"])
     # query 1: gains (0, 3, 1) at ranks 1..3; ideal (3, 1)
     dcg = 3 / math.log2(3) + 1 / math.log2(4)
     idcg = 3 / math.log2(2) + 1 / math.log2(3)
@@ -23,7 +23,7 @@ def test_ndcg_and_ap_by_hand():
 
 
 def test_a_judged_query_missing_from_the_run_scores_zero():
-    result = evaluate({"1": [("a", 1.0)]}, QRELS, ["nDCG@20"])
+    result = evaluate_run({"1": [("a", 1.0)]}, QRELS, ["nDCG@20"])
     assert result.per_query.loc["2", "nDCG@20"] == 0.0
     assert result.aggregate["nDCG@20"] < result.per_query.loc["1", "nDCG@20"]
 

@@ -27,6 +27,35 @@ def test_there_are_chapters_and_all_are_in_the_toc():
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapters_use_only_the_public_names_of_tdlib(nb):
+    """A chapter imports from ``tdlib`` itself, and only names of ``tdlib.__all__``: internals can move."""
+    import ast
+
+    import tdlib
+
+    public = set(tdlib.__all__)
+    for cell in _cells(nb):
+        if cell["cell_type"] != "code":
+            continue
+        source = "\n".join(line for line in _text(cell).splitlines() if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                assert not [a.name for a in node.names if a.name.startswith("tdlib.")], ast.unparse(node)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tdlib"):
+                assert node.module == "tdlib", f"{nb.name}: {ast.unparse(node)} (import from tdlib itself)"
+                assert {a.name for a in node.names} <= public, f"{nb.name}: {ast.unparse(node)} names an internal"
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "tdlib":
+                assert node.attr in public, f"{nb.name}: tdlib.{node.attr} is not public"
+
+
+def test_every_public_name_of_tdlib_resolves():
+    import tdlib
+
+    for name in tdlib.__all__:
+        assert getattr(tdlib, name) is not None, name
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_clean_and_following_the_template(nb):
     data = json.loads(nb.read_text(encoding="utf-8"))
     assert data["metadata"]["kernelspec"]["name"] == "python3"

@@ -64,7 +64,7 @@ class FlakyTeacher:
 
 def test_scoring_resumes_after_an_interruption_with_the_same_result(tmp_path):
     cfg = load_config("smoke", overrides=["teacher.batch_size=2", "data.max_candidates=8"])
-    ts = __import__("tdlib.pipeline", fromlist=["x"]).training_set(cfg)
+    ts = __import__("tdlib.stages", fromlist=["x"]).training_set(cfg)
     whole = teacher.score_candidates(cfg, ts, tmp_path / "a", teacher=FlakyTeacher(), progress=False)
     with pytest.raises(Interrupt):
         teacher.score_candidates(cfg, ts, tmp_path / "b", teacher=FlakyTeacher(fail_after=1), progress=False)
@@ -85,7 +85,7 @@ def test_a_kill_between_the_final_rename_and_done_resumes_without_rescoring(tmp_
     from tdlib.artifacts import Stage
 
     cfg = load_config("smoke", overrides=["teacher.batch_size=2", "data.max_candidates=8"])
-    ts = __import__("tdlib.pipeline", fromlist=["x"]).training_set(cfg)
+    ts = __import__("tdlib.stages", fromlist=["x"]).training_set(cfg)
     whole = teacher.score_candidates(cfg, ts, tmp_path / "a", teacher=FlakyTeacher(), progress=False).read_text()
 
     def killed(self, summary=None):
@@ -103,7 +103,7 @@ def test_a_kill_between_the_final_rename_and_done_resumes_without_rescoring(tmp_
 
 def test_shards_merge_into_the_unsharded_file(tmp_path):
     cfg = load_config("smoke", overrides=["teacher.batch_size=4", "data.max_candidates=8"])
-    ts = __import__("tdlib.pipeline", fromlist=["x"]).training_set(cfg)
+    ts = __import__("tdlib.stages", fromlist=["x"]).training_set(cfg)
     whole = teacher.score_candidates(cfg, ts, tmp_path / "one", teacher=FlakyTeacher(), progress=False)
     first = teacher.score_candidates(cfg, ts, tmp_path / "three", teacher=FlakyTeacher(), progress=False, shard=(2, 3))
     assert first.parent.name == "2-of-3" and not (tmp_path / "three" / "scores.jsonl").exists()
@@ -144,10 +144,10 @@ def test_cross_encoder_scores_match_predict_and_ignore_batching():
 def test_bi_encoder_teacher_encodes_each_distinct_text_once(smoke_cfg, tmp_path):
     from dataclasses import replace
 
-    from tdlib import pipeline
+    from tdlib import stages
 
     cfg = replace(smoke_cfg, teacher=TeacherConfig(kind="bi-encoder", model="smoke:bi-encoder", batch_size=4))
-    training = pipeline.training_set(cfg)
+    training = stages.training_set(cfg)
     t = teacher.load_teacher(cfg.teacher)
     fresh = teacher.load_teacher(cfg.teacher)
     teacher.score_candidates(cfg, training, tmp_path / "teacher", teacher=t, progress=False)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from tdlib import pipeline
+from tdlib import stages
 from tdlib.config import load_config
 from tdlib.data import write_tdist
 from tdlib.errors import DataError
@@ -37,8 +37,8 @@ def _weights(folder):
 def setup(tmp_path_factory):
     cfg = load_config("smoke", overrides=["train.max_steps=8", "train.save_steps=4", "data.max_candidates=8"])
     root = tmp_path_factory.mktemp("train")
-    ts = pipeline.training_set(cfg)
-    scores = pipeline.score(cfg, root, progress=False)
+    ts = stages.training_set(cfg)
+    scores = stages.score(cfg, root, progress=False)
     return cfg, ts, scores, root
 
 
@@ -171,13 +171,13 @@ def test_translate_train_uses_the_judged_positive_even_outside_the_candidates():
 
 
 def test_softmax_entropies_of_the_training_groups(smoke_cfg, tmp_path):
-    from tdlib import pipeline
+    from tdlib import stages
     from tdlib.data import TdistIndex
     from tdlib.student import Student
     from tdlib.train import softmax_entropies
 
-    scores = TdistIndex(pipeline.score(smoke_cfg, tmp_path, progress=False))
-    training = pipeline.training_set(smoke_cfg)
+    scores = TdistIndex(stages.score(smoke_cfg, tmp_path, progress=False))
+    training = stages.training_set(smoke_cfg)
     student = Student.from_pretrained(smoke_cfg.student.model, smoke_cfg.student, seed=0)
     h = softmax_entropies(smoke_cfg, training, scores, student, groups=10, batch_queries=4)
     assert len(h["teacher"]) == len(h["student"]) == 10

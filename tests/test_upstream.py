@@ -189,7 +189,7 @@ def test_training_on_published_scores_needs_no_english_passages(upstream, hf_hub
 
 def test_a_trec_run_evaluates_against_neuclir_qrels(upstream, tmp_path):
     """A run in the TREC submission format (as NeuCLIR participants send) scored on the upstream qrels."""
-    from tdlib import pipeline
+    from tdlib import stages
     from tdlib.config import load_config
 
     name = "neuclir/1/ru/trec-2022"
@@ -201,8 +201,8 @@ def test_a_trec_run_evaluates_against_neuclir_qrels(upstream, tmp_path):
     run = tmp_path / "ideal.run"
     run.write_text("\n".join(lines) + "\n")
     cfg = load_config("smoke", overrides=["lang=ru", "data.test=neuclir/1/{lang}/trec-2022"])
-    metrics = pipeline.evaluate(cfg, tmp_path / "out", run=str(run), progress=False)
+    metrics = stages.evaluate(cfg, tmp_path / "out", run=str(run), progress=False)
     assert metrics["nDCG@20"] == pytest.approx(1.0) and metrics["R@1000"] == pytest.approx(1.0)
     reversed_run = tmp_path / "reversed.run"
     reversed_run.write_text("\n".join(lines[::-1]) + "\n")  # same scores per line: TREC order is by score
-    assert pipeline.evaluate(cfg, tmp_path / "out2", run=str(reversed_run), progress=False)["nDCG@20"] == pytest.approx(1.0)
+    assert stages.evaluate(cfg, tmp_path / "out2", run=str(reversed_run), progress=False)["nDCG@20"] == pytest.approx(1.0)

@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from tdlib.artifacts import fingerprint
 from tdlib.data.files import (DAMAGED_GZIP, cache_dir, iter_jsonl, numbered_lines, parse_jsonl_line, read_docs,
                               read_qrels, read_queries, read_tdist, require_file)
-from tdlib.data.lazy import JsonlTexts
+from tdlib.data.lazy import JsonlTexts, TdistIndex
+from tdlib.data.tables import ArrowTdist, ArrowTexts
 from tdlib.data.records import Doc, Qrel, Query, TitledDoc, Topic, check_text, document, join_title
 from tdlib.errors import DataError
 
@@ -308,16 +309,41 @@ def load_candidates(source: str, dataset: str | None = None) -> dict[str, list[t
     return read_tdist(candidate_file(source, dataset))
 
 
+LOOKUPS = ("auto", "lines", "arrow")
+# "auto": files at least this large are read through an Arrow table, smaller ones through a line index
+# (measured with scripts/training_memory.py; the figures are on the Performance page)
+ARROW_FROM_BYTES = 256 * 2**20
+
+
+def _backing(path: Path, lookup: str) -> str:
+    if lookup not in LOOKUPS:
+        raise DataError(f"data.lookup={lookup!r}: use one of {', '.join(LOOKUPS)}.")
+    if lookup == "auto":
+        return "arrow" if path.stat().st_size >= ARROW_FROM_BYTES else "lines"
+    return lookup
+
+
+def open_scores(path: str | os.PathLike[str], lookup: str = "auto") -> Mapping[str, dict[str, float]]:
+    """Scores (or candidates) per query from a tdist file, read by query id: ``table[qid]`` -> ``{pid: score}``.
+
+    ``lookup`` picks the backing: a line-offset index (``lines``, :class:`~tdlib.data.lazy.TdistIndex`),
+    an Arrow table through Hugging Face ``datasets`` (``arrow``, :class:`~tdlib.data.tables.ArrowTdist`),
+    or by the file's size (``auto``). Both give the same scores.
+    """
+    source = require_file(path, "candidates/scores")
+    return ArrowTdist(source) if _backing(source, lookup) == "arrow" else TdistIndex(source)
+
+
 class Texts(Mapping[str, str]):
     """Passage texts by id from a collection, read when asked for, not all at once.
 
     ``source`` is an ir_datasets id (looked up in its document store, which ir_datasets builds on first
-    use) or a JSONL file (looked up through a line index). The keys are ``ids()``, computed on first
+    use) or a JSONL file (looked up through a line index or an Arrow table: see :func:`open_scores`). The keys are ``ids()``, computed on first
     iteration: the 8.8M MS MARCO passages never sit in memory, yet a small set can be listed.
     """
 
-    def __init__(self, source: str, ids: Callable[[], Iterable[str]]):
-        self.source, self._ids_fn = source, ids
+    def __init__(self, source: str, ids: Callable[[], Iterable[str]], lookup: str = "auto"):
+        self.source, self._ids_fn, self.lookup = source, ids, lookup
         self._ids: list[str] | None = None
         self._store: Any = None
 
@@ -325,12 +351,13 @@ class Texts(Mapping[str, str]):
         """The texts of those of ``pids`` the collection has (no error for the others)."""
         if self._store is None:
             if is_path(self.source):
-                self._store = JsonlTexts(self.source)
+                path = require_file(self.source, "documents")
+                self._store = ArrowTexts(path) if _backing(path, self.lookup) == "arrow" else JsonlTexts(path)
             else:
                 with _reading(self.source, "docs"):
                     self._store = open_dataset(self.source).docs_store()
                 atexit.register(_close_docstore, self._store)
-        if isinstance(self._store, JsonlTexts):
+        if isinstance(self._store, (JsonlTexts, ArrowTexts)):
             return self._store.get(pids)
         with _reading(self.source, "docs"):  # the first lookup builds ir_datasets' document store
             return {pid: doc_text(d) for pid, d in self._store.get_many(list(pids)).items()}

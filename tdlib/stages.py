@@ -1,4 +1,4 @@
-"""The stages wired to a configuration and one output directory, for notebooks and the command line.
+"""The stage runners: each stage wired to a configuration and one output directory, for the chapters and the command line.
 
 Each function reads what it needs from the configured data and from earlier stages' directories
 under ``out``, and writes its own directory::
@@ -21,7 +21,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tdlib.artifacts import Stage, atomic_write_json
 from tdlib.config import Config
@@ -29,6 +29,9 @@ from tdlib.errors import TdlibError
 from tdlib.data import (Doc, iter_docs, load_docs, load_qrels, load_queries, load_subcollection, local_file,
                         read_docs, source_fingerprint)
 from tdlib.examples import TrainingSet, load_training
+
+if TYPE_CHECKING:
+    from tdlib.student import StudentSource
 
 
 def _p(out: str | Path, *parts: str) -> Path:
@@ -49,6 +52,7 @@ def training_set(cfg: Config, translated: str | None = None, english: bool = Tru
         max_queries=cfg.data.max_train_queries,
         min_candidates=cfg.train.n_passages,
         check_english=english,
+        lookup=cfg.data.lookup,
     )
 
 
@@ -182,47 +186,49 @@ def _check_test_docs(test: str, fingerprint: str) -> None:
         pass
 
 
-def _student_dir(cfg: Config, out: str | Path, student: str | None, progress: bool) -> str:
+def _student(cfg: Config, out: str | Path, student: str | None, progress: bool) -> StudentSource:
+    """The student a stage searches with: ``student`` if given, else the trained one (training first)."""
+    from tdlib.student import StudentSource
+
     if student:
         _check_test(cfg)
-        return student
+        return StudentSource(str(student), cfg.student, cfg.seed)
     done = _p(out, "train", "student")
     if (done / "tdlib_student.json").is_file() and Stage(_p(out, "train"), "train", {}).summary():
         _check_test(cfg)
-        return str(done)
+        return StudentSource(str(done), cfg.student, cfg.seed)
     _check_test(cfg, docs=True)
-    return str(train(cfg, out, progress=progress))
+    return StudentSource(str(train(cfg, out, progress=progress)), cfg.student, cfg.seed)
 
 
 def index(cfg: Config, out: str | Path, student: str | None = None, progress: bool = True, name: str = "index") -> Path:
     """Encode the test collection with the student (the trained one unless ``student`` is given)."""
     from tdlib.retrieve import build_index
 
-    ref = _student_dir(cfg, out, student, progress)
-    return build_index(ref, documents_to_index(cfg), cfg.index, _p(out, name), inputs=_test_inputs(cfg),
-                       progress=progress, student_config=cfg.student, seed=cfg.seed)
+    return build_index(_student(cfg, out, student, progress), documents_to_index(cfg), cfg.index, _p(out, name),
+                       inputs=_test_inputs(cfg), progress=progress)
 
 
 def search(cfg: Config, out: str | Path, student: str | None = None, progress: bool = True,
            name: str = "search", index_name: str = "index") -> Path:
     """Search the test queries and write a TREC run."""
-    from tdlib.retrieve import search as run_search
+    from tdlib.retrieve import search_index
 
-    ref = _student_dir(cfg, out, student, progress)
-    index_dir = index(cfg, out, student=ref, progress=progress, name=index_name)
+    source = _student(cfg, out, student, progress)
+    index_dir = index(cfg, out, student=source.name, progress=progress, name=index_name)
     test = cfg.fill(cfg.data.test)
     queries = load_queries(test, cfg.data.query_field)
-    return run_search(ref, index_dir, queries, cfg.search, _p(out, name), inputs=source_fingerprint(test),
-                      progress=progress, tag=name, student_config=cfg.student, seed=cfg.seed)
+    return search_index(source, index_dir, queries, cfg.search, _p(out, name), inputs=source_fingerprint(test),
+                        progress=progress, tag=name)
 
 
 def evaluate(cfg: Config, out: str | Path, run: str | None = None, name: str = "evaluate",
              progress: bool = True) -> dict[str, Any]:
     """Evaluate a run (the pipeline's unless ``run`` is given); writes metrics.json and per_query.tsv."""
-    from tdlib.evaluate import evaluate as run_eval, write_evaluation
+    from tdlib.evaluate import evaluate_run, write_evaluation
 
     run_path = run or str(search(cfg, out, progress=progress))
-    result = run_eval(run_path, load_qrels(cfg.fill(cfg.data.test)), cfg.evaluate.measures)
+    result = evaluate_run(run_path, load_qrels(cfg.fill(cfg.data.test)), cfg.evaluate.measures)
     write_evaluation(result, _p(out, name), {"run": str(run_path), "profile": cfg.profile, "lang": cfg.lang})
     return result.aggregate
 
@@ -266,5 +272,11 @@ def run_all(cfg: Config, out: str | Path, progress: bool = True, use_mt: bool = 
     return summary
 
 
+def summary(stage_dir: str | Path) -> dict[str, Any]:
+    """What a finished stage wrote in its ``DONE`` file (counts, seconds, chrF, ...); ``{}`` if it has not finished."""
+    return Stage(stage_dir, Path(stage_dir).name, {}).summary()
+
+
 def read_metrics(out: str | Path, name: str = "evaluate") -> dict[str, Any]:
+    """The metrics an evaluate stage (``name`` under ``out``) wrote."""
     return json.loads(_p(out, name, "metrics.json").read_text(encoding="utf-8"))
