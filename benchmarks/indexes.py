@@ -78,7 +78,7 @@ def clustered(n: int, dim: int, seed: int, centres: np.ndarray) -> np.ndarray:
     return out
 
 
-def synthetic(n: int, kinds: list[str], dim: int = 384, nq: int = 100) -> list[dict]:
+def synthetic(n: int, kinds: list[str], save, dim: int = 384, nq: int = 100) -> None:
     import faiss
 
     from tdlib import ann
@@ -90,7 +90,6 @@ def synthetic(n: int, kinds: list[str], dim: int = 384, nq: int = 100) -> list[d
     vectors = clustered(n, dim, 1, centres)
     queries = clustered(nq, dim, 2, centres)
     _, truth = faiss.knn(queries, vectors, 100, metric=faiss.METRIC_INNER_PRODUCT)  # exact, without a copy
-    rows = []
     for kind in kinds:
         with tempfile.TemporaryDirectory() as tmp:
             if kind == "exhaustive":
@@ -128,13 +127,13 @@ def synthetic(n: int, kinds: list[str], dim: int = 384, nq: int = 100) -> list[d
                 settings = {**settings.__dict__, "nprobe": getattr(index, "nprobe", None),
                             "efSearch": index.hnsw.efSearch if kind == "hnsw" else None}
                 del index
-        rows.append({"part": "synthetic", "kind": kind, "passages": n, "dim": dim,
+        row = {"part": "synthetic", "kind": kind, "passages": n, "dim": dim,
                      "build_seconds": round(build, 2), "ms_per_query": round(1000 * query_s / nq, 3),
                      "bytes_per_passage": round(size / n, 1), "faiss": settings,
                      "recall@10": round(float(np.mean([len(set(f[:10]) & set(t[:10])) / 10 for f, t in zip(found, truth)])), 4),
-                     "recall@100": round(float(np.mean([len(set(f[:100]) & set(t[:100])) / 100 for f, t in zip(found, truth)])), 4)})
-        print(json.dumps(rows[-1]), flush=True)
-    return rows
+                     "recall@100": round(float(np.mean([len(set(f[:100]) & set(t[:100])) / 100 for f, t in zip(found, truth)])), 4)}
+        print(json.dumps(row), flush=True)
+        save([row])
 
 
 def main() -> int:
@@ -146,22 +145,23 @@ def main() -> int:
     args = ap.parse_args()
     import faiss
 
-    rows = []
+    def save(rows: list[dict]) -> None:  # after every row, so an interrupted run keeps what it measured
+        old = json.loads(RESULTS.read_text())["rows"] if RESULTS.is_file() else []
+        key = lambda r: (r["part"], r["kind"], r["passages"])  # noqa: E731
+        merged = {key(r): r for r in old} | {key(r): r for r in rows}
+        RESULTS.write_text(json.dumps({
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
+                        "faiss": faiss.__version__, "threads": torch.get_num_threads()},
+            "how": "python benchmarks/indexes.py (see its docstring); one run per row, not repeated",
+            "rows": sorted(merged.values(), key=lambda r: (r["part"], r["passages"], KINDS.index(r["kind"]))),
+        }, indent=1) + "\n")
+
     if not args.no_mini:
-        rows += mini(args.kinds, args.lang)
-        for row in rows:
+        for row in mini(args.kinds, args.lang):
             print(json.dumps(row), flush=True)
+            save([row])
     for n in args.sizes:
-        rows += synthetic(n, args.kinds)
-    old = json.loads(RESULTS.read_text())["rows"] if RESULTS.is_file() else []
-    key = lambda r: (r["part"], r["kind"], r["passages"])  # noqa: E731
-    merged = {key(r): r for r in old} | {key(r): r for r in rows}
-    RESULTS.write_text(json.dumps({
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-                    "faiss": faiss.__version__, "threads": torch.get_num_threads()},
-        "how": "python benchmarks/indexes.py (see its docstring); one run per row, not repeated",
-        "rows": sorted(merged.values(), key=lambda r: (r["part"], r["passages"], KINDS.index(r["kind"]))),
-    }, indent=1) + "\n")
+        synthetic(n, args.kinds, save)
     return 0
 
 

@@ -51,9 +51,9 @@ class DataConfig:
     # The paper takes the top 50 ColBERTv2 passages per training query.
     max_candidates: int = 50
     # How large training files (candidates, teacher scores, JSONL passages) are read by id: "lines" (an
-    # index of line offsets, rebuilt in each process), "arrow" (an Arrow table built once with Hugging
-    # Face datasets and memory-mapped) or "auto" (Arrow for files of 256 MiB and more). Same results.
-    lookup: str = "auto"
+    # index of line offsets, rebuilt in each process) or "arrow" (an Arrow table built once with Hugging
+    # Face datasets, then memory-mapped). Same results; memory and time measured on the scale page.
+    lookup: str = "lines"
     # None = all training queries (about 809k for MS MARCO).
     max_train_queries: int | None = None
     # English queries, documents in the document language, graded qrels.
@@ -490,7 +490,7 @@ def validate(cfg: Config) -> None:
     if cfg.index.kind != "exhaustive" and cfg.student.kind == "colbert":
         raise ConfigError(f"index.kind={cfg.index.kind} serves single-vector students; a ColBERT-X student "
                           "searches exhaustively here (index.kind=exhaustive).")
-    if cfg.data.lookup not in ("auto", "lines", "arrow"):
-        raise ConfigError(f"data.lookup={cfg.data.lookup!r}: use one of auto, lines, arrow.")
+    if cfg.data.lookup not in ("lines", "arrow"):
+        raise ConfigError(f"data.lookup={cfg.data.lookup!r}: use one of lines, arrow.")
     if cfg.teacher.kind == "precomputed" and not cfg.teacher.scores_file:
         raise ConfigError("teacher.kind=precomputed needs teacher.scores_file=PATH (tdist line format).")

@@ -83,7 +83,7 @@ def load_training(
     max_queries: int | None = None,
     min_candidates: int = 2,
     check_english: bool = True,
-    lookup: str = "auto",
+    lookup: str = "lines",
 ) -> TrainingSet:
     """Load and check a training set; unknown ids or too few candidates fail before any work.
 

@@ -175,7 +175,7 @@ def test_arrow_tables_are_built_once_per_version_of_a_file_and_pickle_small(tmp_
     docs = data.write_jsonl(tmp_path / "d.jsonl", [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}])
     with pytest.raises(DataError, match=r"d\.jsonl: document 'a' is on two lines"):
         ArrowTexts(docs)
-    with pytest.raises(DataError, match="data.lookup='btree': use one of auto, lines, arrow"):
+    with pytest.raises(DataError, match="data.lookup='btree': use one of lines, arrow"):
         data.open_scores(path, "btree")
 
 

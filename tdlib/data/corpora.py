@@ -309,29 +309,25 @@ def load_candidates(source: str, dataset: str | None = None) -> dict[str, list[t
     return read_tdist(candidate_file(source, dataset))
 
 
-LOOKUPS = ("auto", "lines", "arrow")
-# "auto": files at least this large are read through an Arrow table, smaller ones through a line index
-# (measured with scripts/training_memory.py; the figures are on the Performance page)
-ARROW_FROM_BYTES = 256 * 2**20
+LOOKUPS = ("lines", "arrow")
 
 
-def _backing(path: Path, lookup: str) -> str:
+def _backing(lookup: str) -> str:
     if lookup not in LOOKUPS:
         raise DataError(f"data.lookup={lookup!r}: use one of {', '.join(LOOKUPS)}.")
-    if lookup == "auto":
-        return "arrow" if path.stat().st_size >= ARROW_FROM_BYTES else "lines"
     return lookup
 
 
-def open_scores(path: str | os.PathLike[str], lookup: str = "auto") -> Mapping[str, dict[str, float]]:
+def open_scores(path: str | os.PathLike[str], lookup: str = "lines") -> Mapping[str, dict[str, float]]:
     """Scores (or candidates) per query from a tdist file, read by query id: ``table[qid]`` -> ``{pid: score}``.
 
     ``lookup`` picks the backing: a line-offset index (``lines``, :class:`~tdlib.data.lazy.TdistIndex`),
-    an Arrow table through Hugging Face ``datasets`` (``arrow``, :class:`~tdlib.data.tables.ArrowTdist`),
-    or by the file's size (``auto``). Both give the same scores.
+    rebuilt by each process, or an Arrow table built once through Hugging Face ``datasets`` and
+    memory-mapped (``arrow``, :class:`~tdlib.data.tables.ArrowTdist`). Both give the same scores;
+    ``scripts/training_memory.py`` measures their memory and time (the scale page has the figures).
     """
     source = require_file(path, "candidates/scores")
-    return ArrowTdist(source) if _backing(source, lookup) == "arrow" else TdistIndex(source)
+    return ArrowTdist(source) if _backing(lookup) == "arrow" else TdistIndex(source)
 
 
 class Texts(Mapping[str, str]):
@@ -342,7 +338,7 @@ class Texts(Mapping[str, str]):
     iteration: the 8.8M MS MARCO passages never sit in memory, yet a small set can be listed.
     """
 
-    def __init__(self, source: str, ids: Callable[[], Iterable[str]], lookup: str = "auto"):
+    def __init__(self, source: str, ids: Callable[[], Iterable[str]], lookup: str = "lines"):
         self.source, self._ids_fn, self.lookup = source, ids, lookup
         self._ids: list[str] | None = None
         self._store: Any = None
@@ -352,7 +348,7 @@ class Texts(Mapping[str, str]):
         if self._store is None:
             if is_path(self.source):
                 path = require_file(self.source, "documents")
-                self._store = ArrowTexts(path) if _backing(path, self.lookup) == "arrow" else JsonlTexts(path)
+                self._store = ArrowTexts(path) if _backing(self.lookup) == "arrow" else JsonlTexts(path)
             else:
                 with _reading(self.source, "docs"):
                     self._store = open_dataset(self.source).docs_store()

@@ -7,11 +7,11 @@ with its line number, as everywhere else) and writes an Arrow table into ``datas
 the file's path, size and modification time; later opens, in any process, map that table from disk.
 
 Keys are found by binary search over a sorted array of fixed-width byte strings, a few bytes per row,
-instead of a Python dict of every key. ``datasets``' own JSON loader cannot read the tdist format (each
+saved beside the table and memory-mapped too, instead of a Python dict of every key. ``datasets``' own JSON loader cannot read the tdist format (each
 line is an array, not an object), which is why the table is built from tdlib's reader.
 
-Which of the two backs training is ``data.lookup`` (``lines`` or ``arrow``); ``scripts/training_memory.py``
-measures both, and the choice of default follows its figures (``book/performance.md``).
+Which of the two backs training is ``data.lookup`` (``lines``, the default, or ``arrow``);
+``scripts/training_memory.py`` measures both, and the default follows its figures (the scale page).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from tdlib.artifacts import atomic_path
 from tdlib.data.files import cache_dir, iter_tdist, numbered_lines, parse_jsonl_line, require_file
 from tdlib.data.records import document_text
 from tdlib.errors import DataError
@@ -65,18 +66,29 @@ def _table(path: str | os.PathLike[str], what: str, rows, features) -> Any:
 
 
 class _Keyed:
-    """Row numbers by key through a sorted array of byte strings (binary search; no dict of keys)."""
+    """Row numbers by key through a sorted array of byte strings (binary search; no dict of keys).
 
-    def __init__(self, keys, source: Path, label: str) -> None:
-        encoded = np.array([k.encode("utf-8") for k in keys.to_pylist()], dtype=bytes)
-        self._order = np.argsort(encoded, kind="stable")
-        self._sorted = encoded[self._order]
-        self._keys = keys
-        if len(encoded) > 1:
-            same = np.flatnonzero(self._sorted[1:] == self._sorted[:-1])
+    The sorted keys and their rows are computed once, beside the Arrow table in the cache, and
+    memory-mapped from there afterwards: a later open holds no key in Python at all.
+    """
+
+    def __init__(self, dataset, column: str, source: Path, label: str) -> None:
+        table_file = Path(dataset.cache_files[0]["filename"])
+        keys_file, order_file = (table_file.with_name(f"{table_file.stem}.{column}.{part}.npy")
+                                 for part in ("sorted", "order"))
+        if not (keys_file.is_file() and order_file.is_file()):
+            keys = np.array([k.encode("utf-8") for k in dataset.data.column(column).to_pylist()], dtype=bytes)
+            order = np.argsort(keys, kind="stable")
+            ordered = keys[order]
+            same = np.flatnonzero(ordered[1:] == ordered[:-1]) if len(ordered) > 1 else []
             if len(same):
-                raise DataError(f"{source}: {label} {self._sorted[same[0]].decode()!r} is on two lines; keep one line "
+                raise DataError(f"{source}: {label} {ordered[same[0]].decode()!r} is on two lines; keep one line "
                                 f"per {label}.")
+            for path, array in ((order_file, order), (keys_file, ordered)):
+                with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                    np.save(f, array)
+        self._sorted = np.load(keys_file, mmap_mode="r")
+        self._order = np.load(order_file, mmap_mode="r")
 
     def row(self, key: str) -> int | None:
         probe = key.encode("utf-8")
@@ -100,7 +112,7 @@ class ArrowTdist(Mapping[str, dict[str, float]]):
         table = self.dataset.data
         self._qids = table.column("qid")
         self._pids, self._scores = table.column("pids"), table.column("scores")
-        self._keys = _Keyed(self._qids, self.source, "query")
+        self._keys = _Keyed(self.dataset, "qid", self.source, "query")
 
     def __getitem__(self, qid: str) -> dict[str, float]:
         row = self._keys.row(qid)
@@ -132,7 +144,7 @@ class ArrowTexts:
         self.source = Path(path)
         self.dataset = _table(path, "documents", _text_rows, features)
         self._texts = self.dataset.data.column("text")
-        self._keys = _Keyed(self.dataset.data.column("id"), self.source, "document")
+        self._keys = _Keyed(self.dataset, "id", self.source, "document")
 
     def get(self, pids) -> dict[str, str]:
         found = {}
