@@ -5,11 +5,11 @@ chapters to them)::
 
     load_config                    the frozen configuration: a profile and overrides
     stages                         each stage wired to a config and one output folder:
-                                   translate, score, train, index, search, evaluate, run_all, ...
+                                   translate, score, train, index, search, rerank, evaluate, ...
     data, examples                 collections, training sets and file formats; training examples
     translate, teacher, losses,    one module per step of the method: machine translation, teacher
-    train, retrieve, degrade       scoring, the distillation losses, fine-tuning, indexing and
-                                   search, damaged translations (chapter 8)
+    train, retrieve, rerank,       scoring, the distillation losses, fine-tuning, indexing and
+    degrade                        search, reranking with a teacher, damaged translations (chapter 8)
     Student, StudentSource,        the students, the way a stage names one, their scoring function,
     maxsim, checkpoints            and the PLAID-X checkpoint layout
     BM25, analyse                  the lexical baseline and its analyser
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 
 from tdlib.errors import TdlibError
 
-_MODULES = ("stages", "data", "examples", "translate", "teacher", "losses", "train", "retrieve", "degrade",
+_MODULES = ("stages", "data", "examples", "translate", "teacher", "losses", "train", "retrieve", "rerank", "degrade",
             "checkpoints", "bookprofile", "reference", "plots", "logs")
 _NAMES = {
     "load_config": "config", "Student": "student", "StudentSource": "student", "maxsim": "student",

@@ -47,6 +47,16 @@ STAGES = {
         "reads: data.test queries, OUT/index (built if missing)\n"
         "writes: OUT/search/run.trec",
     ),
+    "rerank": (
+        "Rerank the top documents of a run with the teacher (retrieve and rerank).",
+        "reads: OUT/search/run.trec (or --run), the documents (data.test, or --docs ID_OR_FILE)\n"
+        "writes: OUT/rerank/run.trec (evaluate it with: evaluate --run OUT/rerank/run.trec)",
+    ),
+    "export": (
+        "Write the trained ColBERT-X student in the PLAID-X layout, for the authors' indexer.",
+        "reads: OUT/train/student (or --student)\n"
+        "writes: OUT/plaidx/checkpoint/ (config.json, model.safetensors, artifact.metadata, tokenizer)",
+    ),
     "evaluate": (
         "Evaluate a run with ir_measures (nDCG@20, MAP, R@100, R@1000, nDCG@10, RR@10).",
         "reads: data.test qrels, OUT/search/run.trec (or --run)\n"
@@ -88,10 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
                            help="do shard I of N (from 0) only, e.g. one per GPU; the last to finish merges them")
         if name == "train":
             p.add_argument("--scores", metavar="FILE", help="teacher scores (tdist format) instead of OUT/teacher")
-        if name in ("index", "search", "evaluate"):
+        if name in ("index", "search", "evaluate", "export"):
             p.add_argument("--student", metavar="DIR_OR_ID", help="student folder or model id instead of OUT/train/student")
-        if name == "evaluate":
+        if name in ("evaluate", "rerank"):
             p.add_argument("--run", metavar="FILE", help="a TREC run instead of OUT/search/run.trec")
+        if name == "rerank":
+            p.add_argument("--docs", metavar="ID_OR_FILE", help="the documents the teacher reads (default: data.test)")
+            p.add_argument("--depth", type=int, default=100, help="documents reranked per query (default 100)")
         if name == "pipeline":
             p.add_argument("--no-baseline", action="store_true", help="skip evaluating the untrained student")
     return parser
@@ -119,6 +132,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         result = str(stages.index(cfg, out, student=args.student, progress=progress))
     elif args.command == "search":
         result = str(stages.search(cfg, out, student=args.student, progress=progress))
+    elif args.command == "export":
+        result = str(stages.export(cfg, out, student=args.student, progress=progress) / "checkpoint")
+    elif args.command == "rerank":
+        result = str(stages.rerank(cfg, out, run=args.run, docs=args.docs, depth=args.depth, progress=progress))
     elif args.command == "evaluate":
         run = args.run or (str(stages.search(cfg, out, student=args.student, progress=progress))
                            if args.student else None)

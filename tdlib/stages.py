@@ -9,6 +9,7 @@ under ``out``, and writes its own directory::
     out/train/student/              the fine-tuned student             (train)
     out/index/index.safetensors     passage vectors of the test docs   (index)
     out/search/run.trec             the run                            (search)
+    out/rerank/run.trec             its top documents reordered by the teacher (rerank)
     out/evaluate/metrics.json       nDCG@20, MAP, R@100, R@1000, ...   (evaluate)
 
 A stage whose inputs are missing builds them by running the earlier stages, so any notebook chapter
@@ -231,6 +232,40 @@ def evaluate(cfg: Config, out: str | Path, run: str | None = None, name: str = "
     result = evaluate_run(run_path, load_qrels(cfg.fill(cfg.data.test)), cfg.evaluate.measures)
     write_evaluation(result, _p(out, name), {"run": str(run_path), "profile": cfg.profile, "lang": cfg.lang})
     return result.aggregate
+
+
+def rerank(cfg: Config, out: str | Path, run: str | None = None, docs: str | None = None, depth: int = 100,
+           name: str = "rerank", progress: bool = True) -> Path:
+    """Rerank the top ``depth`` documents of a run (the pipeline's unless ``run`` is given) with the
+    configured teacher, reading the documents from ``docs`` (an ir_datasets id or a file; by default the
+    collection searched, for example ``tdlib-mini/en/test`` for the English originals)."""
+    from tdlib.rerank import rerank as rerank_run
+
+    if cfg.teacher.kind == "precomputed":
+        raise TdlibError("rerank needs a teacher model: set teacher.kind to cross-encoder, monot5 or bi-encoder "
+                         "(teacher.kind=precomputed only looks up training scores).")
+    run_path = run or str(search(cfg, out, progress=progress))
+    test = cfg.fill(cfg.data.test)
+    source = cfg.fill(docs) if docs else test
+    documents = documents_to_index(cfg) if source == test else load_docs(source)
+    return rerank_run(run_path, cfg.teacher, load_queries(test, cfg.data.query_field), documents, depth,
+                      _p(out, name), inputs=source_fingerprint(source), progress=progress)
+
+
+def export(cfg: Config, out: str | Path, student: str | None = None, progress: bool = True) -> Path:
+    """The trained ColBERT-X student (or ``student``) in the PLAID-X layout, ``out/plaidx/``, for the
+    authors' own indexer and searcher (the scale page shows the commands)."""
+    from tdlib.student import write_plaidx_layout
+
+    source = _student(cfg, out, student, progress)
+    stage = Stage(_p(out, "plaidx"), "export", {"student": source.name})
+    if stage.is_complete():
+        return stage.dir
+    model = source.load()
+    stage.begin()
+    folder = write_plaidx_layout(model, stage.path("checkpoint"), base_prefix=model.encoder.base_model_prefix)
+    stage.finish({"student": source.name, "checkpoint": str(folder)})
+    return stage.dir
 
 
 def baseline(cfg: Config, out: str | Path, progress: bool = True) -> dict[str, Any]:

@@ -429,5 +429,9 @@ def write_plaidx_layout(student: Student, folder: str | os.PathLike[str], base_p
     """Save a ColBERT-X student in the PLAID-X layout (the authors' loaders read it)."""
     if student.projection is None:
         raise ModelError("only a ColBERT-X student (kind='colbert') has the PLAID-X layout.")
+    if not (student.config.query_marker and student.config.doc_marker):
+        raise ModelError("this student reads no marker tokens (student.query_marker and student.doc_marker are "
+                         "empty), but PLAID-X always puts them after the first token, so its vectors would differ; "
+                         "export a student trained with markers, such as one fine-tuned from a PLAID-X checkpoint.")
     return checkpoints.write_layout(folder, student.encoder, student.tokenizer, student.projection.weight,
                                     asdict(student.config), base_prefix)

@@ -93,3 +93,13 @@ def test_refuses_what_it_would_otherwise_load_wrongly(plaidx, tmp_path):
         Student.from_pretrained(str(bare))
     # the intact copy still loads both ways
     assert Student.from_pretrained(str(plaidx)).config.kind == "colbert"
+
+
+def test_a_student_without_marker_tokens_is_not_exported_to_plaidx(tmp_path):
+    from tdlib import stages
+    from tdlib.config import load_config
+
+    cfg = load_config("smoke")
+    Student.from_pretrained("smoke:encoder", cfg.student).save(tmp_path / "student")
+    with pytest.raises(ModelError, match="reads no marker tokens"):
+        stages.export(cfg, tmp_path / "out", student=str(tmp_path / "student"))

@@ -72,13 +72,29 @@ def _bert_checkpoint(folder: Path) -> Path:
     return write_plaidx_layout(student, folder, base_prefix="bert")
 
 
-@pytest.fixture(params=["xlm-roberta", "bert"])
+def _exported_checkpoint(folder: Path) -> Path:
+    """A student saved in tdlib's own folder format, then exported with ``python -m tdlib export``: the
+    route a student fine-tuned here (from a PLAID-X checkpoint, as chapter 7 does) takes to PLAID-X."""
+    import subprocess
+
+    Student.from_pretrained(str(build("plaidx"))).save(folder / "tdlib-student")
+    proc = subprocess.run([sys.executable, "-m", "tdlib", "export", "--profile", "smoke", "--out", str(folder / "out"),
+                           "--student", str(folder / "tdlib-student"), "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    exported = Path(proc.stdout.strip().splitlines()[-1])
+    assert exported == folder / "out" / "plaidx" / "checkpoint" and (exported / "artifact.metadata").is_file()
+    return exported
+
+
+@pytest.fixture(params=["xlm-roberta", "bert", "exported"])
 def checkpoint(request, tmp_path) -> Path:
     folder = tmp_path / request.param
     if request.param == "xlm-roberta":
         shutil.copytree(build("plaidx"), folder)
-    else:
+    elif request.param == "bert":
         _bert_checkpoint(folder)
+    else:
+        folder = _exported_checkpoint(folder)
     return folder
 
 
