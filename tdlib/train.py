@@ -159,8 +159,6 @@ def train_student(
 
     Returns the student folder. ``train_log.jsonl`` holds the Trainer's log (loss per logging step).
     """
-    from transformers import PrinterCallback, Trainer
-
     from tdlib.artifacts import fingerprint
 
     record_inputs = dict(inputs or {})
@@ -172,6 +170,10 @@ def train_student(
     final = stage.path(STUDENT_DIR)
     if stage.is_complete():
         return final
+    # transformers' Trainer takes seconds to import (more with Hugging Face datasets installed): only
+    # when there is training to do
+    from transformers import PrinterCallback, Trainer
+
     checkpoints = stage.path("checkpoints")
     # the launcher's rank and world size (torchrun, accelerate launch), as the Trainer itself reads them
     args = training_arguments(cfg, checkpoints)
