@@ -30,6 +30,7 @@ from tdlib.errors import ConfigError
 LANGUAGES = ("zh", "fa", "ru")
 PROFILES = ("smoke", "cpu", "colab", "paper")
 INDEX_KINDS = ("exhaustive", "hnsw", "ivfpq")
+LOOKUPS = ("lines", "arrow")  # data.lookup: how large training files are read by id
 DEFAULT_PROFILE = "cpu"
 
 
@@ -490,7 +491,7 @@ def validate(cfg: Config) -> None:
     if cfg.index.kind != "exhaustive" and cfg.student.kind == "colbert":
         raise ConfigError(f"index.kind={cfg.index.kind} serves single-vector students; a ColBERT-X student "
                           "searches exhaustively here (index.kind=exhaustive).")
-    if cfg.data.lookup not in ("lines", "arrow"):
-        raise ConfigError(f"data.lookup={cfg.data.lookup!r}: use one of lines, arrow.")
+    if cfg.data.lookup not in LOOKUPS:
+        raise ConfigError(f"data.lookup={cfg.data.lookup!r}: use one of {', '.join(LOOKUPS)}.")
     if cfg.teacher.kind == "precomputed" and not cfg.teacher.scores_file:
         raise ConfigError("teacher.kind=precomputed needs teacher.scores_file=PATH (tdist line format).")

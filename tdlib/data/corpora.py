@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from tdlib.artifacts import fingerprint
+from tdlib.config import LOOKUPS
 from tdlib.data.files import (DAMAGED_GZIP, cache_dir, iter_jsonl, numbered_lines, parse_jsonl_line, read_docs,
                               read_qrels, read_queries, read_tdist, require_file)
 from tdlib.data.lazy import JsonlTexts, TdistIndex
@@ -309,13 +310,11 @@ def load_candidates(source: str, dataset: str | None = None) -> dict[str, list[t
     return read_tdist(candidate_file(source, dataset))
 
 
-LOOKUPS = ("lines", "arrow")
-
-
-def _backing(lookup: str) -> str:
+def _arrow(lookup: str) -> bool:
+    """True for ``data.lookup=arrow``, False for ``lines``; anything else is refused (as the config does)."""
     if lookup not in LOOKUPS:
         raise DataError(f"data.lookup={lookup!r}: use one of {', '.join(LOOKUPS)}.")
-    return lookup
+    return lookup == "arrow"
 
 
 def open_scores(path: str | os.PathLike[str], lookup: str = "lines") -> Mapping[str, dict[str, float]]:
@@ -327,7 +326,7 @@ def open_scores(path: str | os.PathLike[str], lookup: str = "lines") -> Mapping[
     ``scripts/training_memory.py`` measures their memory and time (the scale page has the figures).
     """
     source = require_file(path, "candidates/scores")
-    return ArrowTdist(source) if _backing(lookup) == "arrow" else TdistIndex(source)
+    return ArrowTdist(source) if _arrow(lookup) else TdistIndex(source)
 
 
 class Texts(Mapping[str, str]):
@@ -348,7 +347,7 @@ class Texts(Mapping[str, str]):
         if self._store is None:
             if is_path(self.source):
                 path = require_file(self.source, "documents")
-                self._store = ArrowTexts(path) if _backing(self.lookup) == "arrow" else JsonlTexts(path)
+                self._store = ArrowTexts(path) if _arrow(self.lookup) else JsonlTexts(path)
             else:
                 with _reading(self.source, "docs"):
                     self._store = open_dataset(self.source).docs_store()
