@@ -13,7 +13,7 @@ reused. A run that was interrupted finds no ``DONE`` but the same ``stage.json``
 partial files (``*.partial``), which each stage appends to record by record.
 
 What this leaves out: locking between concurrent writers of the same directory (shards write to
-different files), and content hashes of large inputs (inputs are fingerprinted by path, size and
+different directories, and only their merge is locked), and content hashes of large inputs (inputs are fingerprinted by path, size and
 modification time).
 """
 from __future__ import annotations
@@ -247,17 +247,57 @@ def merge_round_robin(parts: list[Path], target: Path) -> None:
             h.close()
 
 
-def merge_shards(out_dir: str | os.PathLike[str], stage: "Stage", n: int, filename: str) -> Path | None:
-    """Merge the ``n`` shards of a stage into ``out_dir`` once all are complete; None until then."""
+def merge_shards(out_dir: str | os.PathLike[str], stage: "Stage", n: int, filename: str,
+                 combine: Callable[[list[Path], Stage], Mapping[str, Any]] | None = None) -> Path | None:
+    """Merge the ``n`` shards of a stage into ``out_dir`` once all are complete; None until then.
+
+    ``combine(shard directories, stage)`` writes the merged output into the begun stage and returns
+    the summary for its ``DONE``; by default the shards' ``filename`` lines are interleaved back into
+    one file. Shards that finish together do not both merge: the merge holds a lock (released if its
+    process dies), and the one that does not get it leaves the merge to the other.
+    """
     dirs = [shard_dir(out_dir, (i, n)) for i in range(n)]
     if not all((d / DONE_FILE).is_file() and (d / filename).is_file() for d in dirs):
         return None
-    if stage.is_complete():
-        return stage.path(filename)
-    stage.begin()
-    merge_round_robin([d / filename for d in dirs], stage.path(filename))
-    stage.finish({"merged_shards": n})
+    with merge_lock(dirs[0].parent) as mine:
+        if not mine:
+            return None
+        if stage.is_complete():
+            return stage.path(filename)
+        stage.begin()
+        summary: Mapping[str, Any] = {}
+        if combine is None:
+            merge_round_robin([d / filename for d in dirs], stage.path(filename))
+        else:
+            summary = combine(dirs, stage)
+        stage.finish({"merged_shards": n, **summary})
     return stage.path(filename)
+
+
+@contextlib.contextmanager
+def merge_lock(folder: Path) -> Iterator[bool]:
+    """Yield True to the one process that holds ``folder/merge.lock``, False to any other at the same time.
+
+    An advisory ``flock``: the system releases it when its holder exits, however it exits, so a
+    killed merge never leaves the lock behind. Where ``fcntl`` does not exist (Windows) every caller
+    gets True, as before locking.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux or macOS
+        yield True
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "merge.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 T = TypeVar("T")
@@ -307,12 +347,16 @@ def append_records(
 
 
 def run_shard(out_dir: str | os.PathLike[str], stage: Stage, shard: tuple[int, int], filename: str,
-              run_part: Callable[[Path, dict[str, Any]], Path]) -> Path:
+              run_part: Callable[[Path, dict[str, Any]], Path],
+              combine: Callable[[list[Path], Stage], Mapping[str, Any]] | None = None) -> Path:
     """Run shard ``i`` of ``n`` of ``stage`` in its own directory and merge the shards if it is the last to finish.
 
     ``run_part(directory, inputs)`` runs the stage on the shard's items into ``directory``, with
-    ``inputs`` (the whole stage's record and the shard) identifying it. Returns the merged file, or
-    the shard's file while other shards are running.
+    ``inputs`` (the whole stage's record and the shard) identifying it, and returns the shard's
+    ``filename``. Returns the merged file, or the shard's file while other shards are running.
+    ``combine`` merges, as in :func:`merge_shards`.
     """
+    if stage.is_complete():  # merged already: the shards may have been tidied away
+        return stage.path(filename)
     done = run_part(shard_dir(out_dir, shard), {"shard_of": stage.record["config"], "shard": list(shard)})
-    return merge_shards(out_dir, stage, shard[1], filename) or done
+    return merge_shards(out_dir, stage, shard[1], filename, combine) or done

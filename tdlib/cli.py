@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Sequence
 
-from tdlib import logs
+from tdlib import launcher, logs
 from tdlib.artifacts import parse_shard
 from tdlib.config import PROFILES, load_config
 from tdlib.errors import TdlibError
@@ -38,12 +38,13 @@ STAGES = {
         "writes: OUT/train/student/ (a model folder), OUT/train/train_log.jsonl; resumes from checkpoints",
     ),
     "index": (
-        "Split the test documents into passages and encode them with the student.",
+        "Split the test documents into passages, encode them with the student and build the index (index.kind).",
         "reads: data.test documents, OUT/train/student (or --student)\n"
-        "writes: OUT/index/index.safetensors, OUT/index/passage_doc_ids.json",
+        "writes: OUT/index/ (index.safetensors, or index.faiss for index.kind=hnsw|ivfpq), passage_doc_ids.json;\n"
+        "resumable per part of index.part_documents documents; --shard I/N writes OUT/index-shards/I-of-N",
     ),
     "search": (
-        "Search the test queries exhaustively (MaxSim, MaxP) and write a TREC run.",
+        "Search the test queries (MaxSim or a faiss index, then MaxP) and write a TREC run.",
         "reads: data.test queries, OUT/index (built if missing)\n"
         "writes: OUT/search/run.trec",
     ),
@@ -93,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("score", "train", "pipeline"):
             p.add_argument("--use-mt", action="store_true",
                            help="train on OUT/translate/passages.jsonl instead of data.train_translated")
-        if name in ("translate", "score"):
+        if name in ("translate", "score", "index"):
             p.add_argument("--shard", metavar="I/N",
-                           help="do shard I of N (from 0) only, e.g. one per GPU; the last to finish merges them")
+                           help="do shard I of N (from 0) only, e.g. one per GPU; the last to finish merges them "
+                                "(under torchrun or accelerate launch, each process takes RANK/WORLD_SIZE itself)")
         if name == "train":
             p.add_argument("--scores", metavar="FILE", help="teacher scores (tdist format) instead of OUT/teacher")
         if name in ("index", "search", "evaluate", "export"):
@@ -122,14 +124,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     progress = not args.quiet
     logs.quiet(verbose=args.verbose)
     out = args.out
+    # one process per GPU under torchrun / accelerate launch: each takes its own shard
+    shard = (parse_shard(args.shard) or launcher.shard()) if hasattr(args, "shard") else None
     if args.command == "translate":
-        result: object = str(stages.translate(cfg, out, progress, shard=parse_shard(args.shard)))
+        result: object = str(stages.translate(cfg, out, progress, shard=shard))
     elif args.command == "score":
-        result = str(stages.score(cfg, out, progress, use_mt=args.use_mt, shard=parse_shard(args.shard)))
+        result = str(stages.score(cfg, out, progress, use_mt=args.use_mt, shard=shard))
     elif args.command == "train":
         result = str(stages.train(cfg, out, progress, use_mt=args.use_mt, scores=args.scores))
     elif args.command == "index":
-        result = str(stages.index(cfg, out, student=args.student, progress=progress))
+        result = str(stages.index(cfg, out, student=args.student, progress=progress, shard=shard))
     elif args.command == "search":
         result = str(stages.search(cfg, out, student=args.student, progress=progress))
     elif args.command == "export":

@@ -184,12 +184,18 @@ class IndexConfig:
     # profiles stop at the window that reaches the end.
     tail_windows: bool = True
     batch_size: int = 64
-    # How the passage vectors are searched: "exhaustive" (every passage, exact: the reference), or, for
-    # single-vector students, a faiss index: "hnsw" (a graph over the full vectors) or "ivfpq" (inverted
-    # lists over product-quantised vectors, trained on a sample: a few bytes per passage).
+    # Documents encoded and saved together: a stopped index stage resumes after its last saved part,
+    # and shards (--shard I/N, or one per process under torchrun) take every N-th part.
+    part_documents: int = 2000
+    # How the passage vectors are searched: "exhaustive" (every passage, exact: the reference), or a
+    # faiss index: "hnsw" (a graph over the full vectors; single-vector students) or "ivfpq" (inverted
+    # lists over product-quantised vectors, trained on a sample: a few bytes per vector). For ColBERT-X,
+    # "ivfpq" indexes the token vectors to find candidate passages, which exact MaxSim then scores from
+    # the full vectors (float16, memory-mapped), as ColBERT v1 did.
     kind: str = "exhaustive"
-    # IVF-PQ: lists (0 = about 4 sqrt(passages)), sub-vectors per passage (0 = one per 4 dimensions) and
-    # bits per sub-vector code; the quantisers are trained on at most train_sample passages.
+    # IVF-PQ: lists (0 = about 4 sqrt(passages); for token vectors ColBERT v1's 2^ceil(log2(8 sqrt(tokens)))),
+    # sub-vectors per vector (0 = one per 4 dimensions; 16 for token vectors, as ColBERT v1) and bits per
+    # sub-vector code; the quantisers are trained on at most train_sample vectors.
     nlist: int = 0
     m: int = 0
     nbits: int = 8
@@ -204,10 +210,14 @@ class SearchConfig:
     # Depth of the run: recall is reported at 1000.
     k: int = 1000
     batch_size: int = 16
-    # faiss indexes only (index.kind): inverted lists visited per query (0 = nlist / 8, at least 16),
-    # and HNSW's search breadth (0 = twice the passages asked for). Search-time settings: no re-indexing.
+    # faiss indexes only (index.kind): inverted lists visited per query vector (0 = nlist / 8, at least
+    # 16; for ColBERT-X token vectors nlist / 64, at least 10, ColBERT v1's default), HNSW's search
+    # breadth (0 = twice the passages asked for), and for ColBERT-X the token vectors fetched per query
+    # token, whose passages exact MaxSim then scores (ColBERT v1's faiss_depth). Search-time settings:
+    # no re-indexing.
     nprobe: int = 0
     ef_search: int = 0
+    faiss_depth: int = 1024
 
 
 @dataclass(frozen=True)
@@ -488,9 +498,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError("index.stride must not exceed index.passage_tokens, or text would be skipped.")
     if cfg.index.kind not in INDEX_KINDS:
         raise ConfigError(f"index.kind={cfg.index.kind!r}: use one of {', '.join(INDEX_KINDS)}.")
-    if cfg.index.kind != "exhaustive" and cfg.student.kind == "colbert":
-        raise ConfigError(f"index.kind={cfg.index.kind} serves single-vector students; a ColBERT-X student "
-                          "searches exhaustively here (index.kind=exhaustive).")
+    if cfg.index.kind == "hnsw" and cfg.student.kind == "colbert":
+        raise ConfigError("index.kind=hnsw serves single-vector students: a graph over every token vector of a "
+                          "ColBERT-X student would be larger than the vectors themselves; use index.kind=ivfpq "
+                          "(candidates from the token vectors, then exact MaxSim) or exhaustive.")
+    if cfg.index.part_documents <= 0:
+        raise ConfigError(f"index.part_documents must be positive, got {cfg.index.part_documents}.")
     if cfg.data.lookup not in LOOKUPS:
         raise ConfigError(f"data.lookup={cfg.data.lookup!r}: use one of {', '.join(LOOKUPS)}.")
     if cfg.teacher.kind == "precomputed" and not cfg.teacher.scores_file:

@@ -8,23 +8,33 @@ score for a query is the best score of its windows (MaxP). Search is exhaustive:
 against every passage, in chunks (a single-vector student is MaxSim with one vector each, so it is a
 matrix product). ColBERT-X documents keep only the vectors of their non-punctuation tokens.
 
-Single-vector students can instead be searched through a faiss index (``index.kind=hnsw`` or
-``ivfpq``, :mod:`tdlib.ann`): approximate, sub-linear, and a few bytes per passage for IVF-PQ.
+Encoding goes a part at a time (:mod:`tdlib.encoding`): resumable, and split over processes with
+``shard=(i, n)`` (``--shard I/N``, or the launcher's rank under ``torchrun``), the last shard to
+finish building the index from all parts.
 
-What this leaves out: PLAID's centroid pruning and residual compression for ColBERT-X, whose search
-here stays exhaustive (exact; fast enough at book scale).
+Instead of exhaustive search, a faiss index (``index.kind=hnsw`` or ``ivfpq``, :mod:`tdlib.ann`) is
+approximate and sub-linear: for single-vector students over the passage vectors, and for ColBERT-X
+(``ivfpq`` only) over the token vectors, to find candidates that exact MaxSim then scores.
+
+What this leaves out: PLAID's centroid pruning and residual compression for ColBERT-X (the export to
+PLAID-X, :func:`tdlib.stages.export`, is the route to them).
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 
-from tdlib.artifacts import Stage, atomic_path, atomic_write_text, fingerprint
+from tdlib import encoding
+from tdlib.encoding import split_passages  # noqa: F401  (where chapters and tests have found it)
+from tdlib.artifacts import Stage, atomic_path, atomic_write_text, fingerprint, run_shard
 from tdlib.batching import by_length
 from tdlib.config import IndexConfig, SearchConfig
 from tdlib.data import Doc, Query, Run, write_run
@@ -36,6 +46,7 @@ from tdlib.student import StudentSource, maxsim
 INDEX_FILE = "index.safetensors"
 DOCIDS_FILE = "passage_doc_ids.json"
 RUN_FILE = "run.trec"
+PARTS_FILE = "parts.json"  # a shard's saved parts; in a merged index, the number of shards
 
 
 def _digest(lines: Sequence[str]) -> str:
@@ -43,32 +54,6 @@ def _digest(lines: Sequence[str]) -> str:
     import hashlib
 
     return hashlib.sha1("\n".join(lines).encode("utf-8")).hexdigest()[:16]
-
-
-def split_passages(text: str, tokenizer, passage_tokens: int, stride: int, tails: bool = True) -> list[str]:
-    """Cut ``text`` into windows of ``passage_tokens`` tokens, one starting every ``stride`` tokens.
-
-    As in PLAID-X's passage script, every window that starts before the end is kept (the last ones
-    may be tails of earlier windows; ``tails=False`` stops at the first window that reaches the end),
-    and each window's text is the tokenizer's decoding of its tokens, so the student reads exactly the
-    passages the authors indexed. PLAID-X's ``--stride`` is the overlap, its step ``length - stride``;
-    here ``stride`` is the step (90 either way in the paper).
-
-    >>> class Words:  # a tokenizer whose tokens are words
-    ...     def __call__(self, text, add_special_tokens=False): return {"input_ids": text.split()}
-    ...     def decode(self, ids): return " ".join(ids)
-    >>> split_passages("a b c d e", Words(), 3, 2)
-    ['a b c', 'c d e', 'e']
-    >>> split_passages("a b c d e", Words(), 3, 2, tails=False)
-    ['a b c', 'c d e']
-    """
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if not ids:
-        return [text]
-    starts = range(0, len(ids), stride)
-    if not tails:
-        starts = [s for s in starts if s == 0 or s + passage_tokens - stride < len(ids)]
-    return [tokenizer.decode(ids[start:start + passage_tokens]) for start in starts]
 
 
 def pad_vectors(vectors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,60 +79,127 @@ def build_index(
     out_dir: str | Path,
     inputs: object = None,
     progress: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> Path:
-    """Encode every passage of ``docs`` with ``student`` and save the vectors (``index.safetensors``).
+    """Encode every passage of ``docs`` with ``student`` and build the index ``cfg.kind`` asks for.
 
-    The student is loaded only when the index must be built; a complete index is reused.
+    Passages are encoded in parts saved as they go (:mod:`tdlib.encoding`), so a stopped run resumes
+    after its last saved part; ``shard=(i, n)`` encodes every n-th part only, into
+    ``<out_dir>-shards/i-of-n``, and the last shard to finish builds the index from all of them. The
+    student is loaded only when there is something to encode; a complete index is reused. Returns
+    the index's directory (a shard's own directory while other shards are still running).
     """
-    from safetensors.torch import save_file
-
     stage = Stage(out_dir, "index", {"index": cfg, "student": fingerprint(student.name), "inputs": inputs,
                                      "docs": len(docs)})
     if stage.is_complete():
         return stage.dir
     if not docs:  # before begin(), which would clear an earlier index of this stage
         raise DataError("the collection to index has no documents.")
-    stage.begin()
-    model = student.load()
-    if torch.cuda.is_available():
-        model.to("cuda")
+    seed = student.seed
+    if shard is None:
+        stage.begin()  # a stopped run of the same stage keeps its saved parts
+        t0 = time.perf_counter()
+        counts = encoding.encode_parts(student, docs, cfg, stage.dir, progress=progress, total_documents=len(docs))
+        summary = _assemble(encoding.saved_parts([stage.dir]), stage, cfg, seed)
+        summary.update(counts, seconds=round(time.perf_counter() - t0, 2), student=student.name)
+        summary["passages_per_second"] = round(summary["passages"] / max(summary["seconds"], 1e-9), 1)
+        stage.finish(summary)
+        shutil.rmtree(stage.path(encoding.PARTS_DIR), ignore_errors=True)
+        return stage.dir
+
+    def encode_shard(directory: Path, shard_inputs: dict) -> Path:
+        part = Stage(directory, "index-shard", shard_inputs)
+        if not part.is_complete():
+            part.begin()
+            counts = encoding.encode_parts(student, docs, cfg, directory, shard=shard, progress=progress,
+                                           total_documents=len(docs))
+            saved = sorted(p.name for p in (directory / encoding.PARTS_DIR).glob("part-*.safetensors"))
+            atomic_write_text(part.path(PARTS_FILE), json.dumps(saved))
+            part.finish(counts)
+        return part.path(PARTS_FILE)
+
+    def merge(directories: list[Path], merged: Stage) -> dict:
+        t0 = time.perf_counter()
+        summary = _assemble(encoding.saved_parts(directories), merged, cfg, seed)
+        atomic_write_text(merged.path(PARTS_FILE), json.dumps(len(directories)))
+        encoded = [Stage(d, "index-shard", {}).summary() for d in directories]
+        summary.update(documents=sum(e["documents"] for e in encoded), student=student.name,
+                       encode_seconds=max(e["encode_seconds"] for e in encoded),
+                       seconds=round(max(e["encode_seconds"] for e in encoded) + time.perf_counter() - t0, 2))
+        return summary
+
+    done = run_shard(out_dir, stage, shard, PARTS_FILE, encode_shard, combine=merge)
+    if stage.is_complete():
+        for d in Path(f"{stage.dir}-shards").glob("*-of-*"):
+            shutil.rmtree(d / encoding.PARTS_DIR, ignore_errors=True)
+    return done.parent
+
+
+def _assemble(parts: list[Path], stage: Stage, cfg: IndexConfig, seed: int) -> dict:
+    """Build the index of ``cfg.kind`` in the begun ``stage`` from saved ``parts``; its summary figures.
+
+    exhaustive: every vector, in ``index.safetensors`` (held in memory when searched). A faiss kind:
+    every vector is first copied into one float16 file that faiss trains on and adds from a block at
+    a time; a single-vector index drops that file once built, a ColBERT-X one keeps it (and the
+    passages' offsets) for exact MaxSim.
+    """
     t0 = time.perf_counter()
-    passages, owners = [], []
-    for d in docs:
-        for p in split_passages(d.text, model.tokenizer, cfg.passage_tokens, cfg.stride, cfg.tail_windows):
-            passages.append(p)
-            owners.append(d.doc_id)
-    vectors = []
-    batch = cfg.batch_size
-    for start in progress_bar(range(0, len(passages), batch * 8), desc=Path(out_dir).name, unit="chunk",
-                              progress=progress):
-        vectors.extend(model.encode(passages[start:start + batch * 8], is_query=False, batch_size=batch))
-    lengths = torch.tensor([v.shape[0] for v in vectors], dtype=torch.long)
-    offsets = torch.zeros(len(vectors) + 1, dtype=torch.long)
-    offsets[1:] = torch.cumsum(lengths, 0)
-    encoded = time.perf_counter()
+    if not parts:
+        raise DataError("the index stage saved no parts: the collection to index has no documents.")
+    owners: list[str] = []
+    lengths: list[int] = []
+    total = sum(encoding.part_sizes(p)[1] for p in parts)  # from the files' headers
+    store, kept, row = None, [], 0
+    flat = stage.path(ann.TOKENS_FILE)
+    with contextlib.ExitStack() as later:
+        for path in parts:  # one part in memory at a time
+            part = encoding.read_part(path)
+            owners += part.owners
+            lengths += part.lengths.tolist()
+            if cfg.kind == "exhaustive":
+                kept.append(part.vectors)
+                continue
+            if store is None:
+                tmp = later.enter_context(atomic_path(flat))
+                store = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16,
+                                                  shape=(total, part.vectors.shape[1]))
+            store[row:row + len(part.vectors)] = part.vectors.numpy()
+            row += len(part.vectors)
+        if store is not None:
+            store.flush()
+            del store
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
     extra: dict[str, object] = {}
     if cfg.kind == "exhaustive":
+        from safetensors.torch import save_file
+
         with atomic_path(stage.path(INDEX_FILE)) as tmp:
-            save_file({"vectors": torch.cat(vectors).contiguous(), "offsets": offsets}, str(tmp))
-        written = stage.path(INDEX_FILE)
+            save_file({"vectors": torch.cat(kept).contiguous(), "offsets": torch.from_numpy(offsets)}, str(tmp))
+        files = [stage.path(INDEX_FILE)]
     else:
-        if int(lengths.max()) != 1:
-            raise ConfigError(f"index.kind={cfg.kind} needs one vector per passage (a single-vector student); "
-                              "this student gives one per token: use index.kind=exhaustive.")
-        index, settings = ann.build(torch.cat(vectors).float().numpy(), cfg, seed=student.seed)
+        tokens = max(lengths) > 1
+        if cfg.kind == "hnsw" and tokens:
+            flat.unlink()
+            raise ConfigError("index.kind=hnsw needs one vector per passage (a single-vector student); this student "
+                              "gives one per token: use index.kind=ivfpq or exhaustive.")
+        vectors = np.load(flat, mmap_mode="r")
+        index, settings = ann.build(vectors, cfg, seed=seed, tokens=tokens)
         with atomic_path(stage.path(ann.FAISS_FILE)) as tmp:
             ann.write(index, tmp)
-        written = stage.path(ann.FAISS_FILE)
-        extra = {"faiss": asdict(settings), "build_seconds": round(time.perf_counter() - encoded, 2)}
+        del vectors, index
+        files = [stage.path(ann.FAISS_FILE)]
+        if tokens:
+            np.save(stage.path(ann.OFFSETS_FILE), offsets)
+            files += [flat, stage.path(ann.OFFSETS_FILE)]
+        else:
+            flat.unlink()
+        extra = {"faiss": asdict(settings), "build_seconds": round(time.perf_counter() - t0, 2),
+                 "faiss_bytes_per_passage": round(files[0].stat().st_size / max(1, len(lengths)), 1)}
     atomic_write_text(stage.path(DOCIDS_FILE), json.dumps(owners))
-    seconds = time.perf_counter() - t0
-    stage.finish({"documents": len(docs), "passages": len(passages), "vectors": int(offsets[-1]),
-                  "seconds": round(seconds, 2), "passages_per_second": round(len(passages) / max(seconds, 1e-9), 1),
-                  "encode_seconds": round(encoded - t0, 2), "index_file": written.name,
-                  "bytes_per_passage": round(written.stat().st_size / max(1, len(passages)), 1),
-                  "student": student.name, **extra})
-    return stage.dir
+    return {"passages": len(lengths), "vectors": int(offsets[-1]), "parts": len(parts),
+            "index_file": files[0].name,
+            "bytes_per_passage": round(sum(f.stat().st_size for f in files) / max(1, len(lengths)), 1), **extra}
 
 
 class Index:
@@ -200,10 +252,12 @@ def index_file(index_dir: str | Path) -> Path:
     return faiss_file if faiss_file.is_file() else Path(index_dir) / INDEX_FILE
 
 
-def load_index(index_dir: str | Path, cfg: SearchConfig | None = None) -> "Index | ann.AnnIndex":
+def load_index(index_dir: str | Path, cfg: SearchConfig | None = None) -> "Index | ann.AnnIndex | ann.TokenIndex":
     """The index in ``index_dir``, exhaustive or faiss, ready for ``.search(q, q_mask, k)``."""
     if index_file(index_dir).name == ann.FAISS_FILE:
         owners = json.loads((Path(index_dir) / DOCIDS_FILE).read_text(encoding="utf-8"))
+        if (Path(index_dir) / ann.TOKENS_FILE).is_file():
+            return ann.TokenIndex(index_dir, owners, cfg or SearchConfig())
         return ann.AnnIndex(index_dir, owners, cfg or SearchConfig())
     return Index(index_dir)
 

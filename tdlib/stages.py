@@ -202,12 +202,17 @@ def _student(cfg: Config, out: str | Path, student: str | None, progress: bool) 
     return StudentSource(str(train(cfg, out, progress=progress)), cfg.student, cfg.seed)
 
 
-def index(cfg: Config, out: str | Path, student: str | None = None, progress: bool = True, name: str = "index") -> Path:
-    """Encode the test collection with the student (the trained one unless ``student`` is given)."""
+def index(cfg: Config, out: str | Path, student: str | None = None, progress: bool = True, name: str = "index",
+          shard: tuple[int, int] | None = None) -> Path:
+    """Encode the test collection with the student (the trained one unless ``student`` is given).
+
+    ``shard=(i, n)`` encodes every n-th part of the collection only; the last shard to finish builds
+    the index (see :func:`tdlib.retrieve.build_index`).
+    """
     from tdlib.retrieve import build_index
 
     return build_index(_student(cfg, out, student, progress), documents_to_index(cfg), cfg.index, _p(out, name),
-                       inputs=_test_inputs(cfg), progress=progress)
+                       inputs=_test_inputs(cfg), progress=progress, shard=shard)
 
 
 def search(cfg: Config, out: str | Path, student: str | None = None, progress: bool = True,

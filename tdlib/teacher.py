@@ -42,7 +42,9 @@ class Teacher(Protocol):
 
 
 def _device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    from tdlib.launcher import device
+
+    return device()  # this process's own GPU under torchrun / accelerate launch
 
 
 class CrossEncoderTeacher:
@@ -55,7 +57,7 @@ class CrossEncoderTeacher:
         # A plain one-logit classifier (every profile's teacher) is run directly; other layouts
         # (extra scoring modules, several labels) go through CrossEncoder.predict.
         self.direct = len(self.model) == 1 and self.model.num_labels == 1
-        if _device() == "cuda":
+        if _device().startswith("cuda"):
             self.model.model.half()  # fp16 on GPU, as the paper's mixed precision; scores come back as float32
 
     def score(self, queries: Sequence[Query], passages: Sequence[Doc]) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import torch
 
-from tdlib import hub
+from tdlib import hub, launcher
 from tdlib.batching import map_by_length
 from tdlib.artifacts import Stage, append_records, run_shard
 from tdlib.config import TranslateConfig
@@ -51,7 +51,7 @@ class Translator:
         self.cfg, self.lang = cfg, lang
         self.tokenizer = hub.load(AutoTokenizer.from_pretrained, cfg.model, "translation tokenizer")
         self.model = hub.load(AutoModelForSeq2SeqLM.from_pretrained, cfg.model, "translation model")
-        self.model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+        self.model.to(launcher.device()).eval()  # its own GPU under torchrun / accelerate launch
         self.generate_kwargs: dict = {"num_beams": cfg.num_beams, "max_new_tokens": cfg.max_length}
         # NLLB-style models need the source language set and the target forced as the first token.
         if hasattr(self.tokenizer, "src_lang") and cfg.target_codes.get(lang):
