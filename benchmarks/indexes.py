@@ -2,6 +2,7 @@
 
     HF_HUB_OFFLINE=1 python benchmarks/indexes.py                 # the mini collection, then 100k and 1M
     HF_HUB_OFFLINE=1 python benchmarks/indexes.py --sizes 5000000 --kinds ivfpq    # one more size
+    HF_HUB_OFFLINE=1 python benchmarks/indexes.py --colbert     # ColBERT-X: mini, then token vectors at scale
 
 1. **Mini collection, real student.** multilingual-e5-small as it is published (not fine-tuned), the
    ``cpu`` profile's passages, Chinese: each kind indexes the collection through the stages and
@@ -12,6 +13,13 @@
    seconds, milliseconds per query (a batch of 100), bytes per passage on disk, and recall of the
    exact top 10 and top 100 passages. Exhaustive search is tdlib's chunked MaxSim (``Index``); the
    exact answers come from faiss's flat inner-product index.
+
+3. **ColBERT-X** (``--colbert``). On the mini collection, e5-small read as a ColBERT-X student (its
+   token vectors through the seeded, untrained 128-d projection: the index is measured against exact
+   MaxSim, not the model's quality): exhaustive MaxSim against token IVF-PQ candidates at several
+   ``faiss_depth``. Then synthetic passages of 100 clustered 128-d token vectors, 20 queries of 32
+   tokens: build seconds, milliseconds per query, bytes per passage (faiss codes and ids, float16
+   vectors, offsets), and recall of the exact MaxSim top 10 and top 100.
 
 Results are merged into ``benchmarks/index-kinds.json`` by (part, kind, passages); the book's
 scale and performance pages show them.
@@ -68,6 +76,93 @@ def mini(kinds: list[str], lang: str) -> list[dict]:
     return rows
 
 
+def mini_colbert(lang: str, depths: list[int]) -> list[dict]:
+    """e5-small read as a ColBERT-X student (its token vectors through the seeded, untrained 128-d
+    projection): exhaustive MaxSim against IVF-PQ candidates at several faiss depths."""
+    from tdlib import data, load_config, stages
+
+    rows, runs = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, depth in [("exhaustive", 0), *[("ivfpq", d) for d in depths]]:
+            over = [f"lang={lang}", "student.kind=colbert", f"index.kind={kind}", "search.k=1000"]
+            if depth:
+                over.append(f"search.faiss_depth={depth}")
+            cfg = load_config("cpu", overrides=over)
+            index_dir = stages.index(cfg, tmp, student=cfg.student.model, progress=False, name=f"index-{kind}")
+            t0 = time.perf_counter()
+            run = stages.search(cfg, tmp, student=cfg.student.model, progress=False, name=f"search-{kind}-{depth}",
+                                index_name=f"index-{kind}")
+            search_s = time.perf_counter() - t0
+            metrics = stages.evaluate(cfg, tmp, run=str(run), name=f"evaluate-{kind}-{depth}", progress=False)
+            runs[kind, depth] = data.read_run(run)
+            done = stages.summary(index_dir)
+            rows.append({"part": "mini-colbert", "kind": kind, "faiss_depth": depth or None,
+                         "passages": done["passages"], "vectors": done["vectors"], "lang": lang,
+                         "student": cfg.student.model + " as ColBERT-X (untrained 128-d projection)",
+                         "nDCG@20": metrics["nDCG@20"], "encode_seconds": done["encode_seconds"],
+                         "build_seconds": done.get("build_seconds", 0.0),
+                         "bytes_per_passage": done["bytes_per_passage"],
+                         "faiss_bytes_per_passage": done.get("faiss_bytes_per_passage"), "faiss": done.get("faiss"),
+                         "search_seconds_40_queries": round(search_s, 2)})
+    exact = runs["exhaustive", 0]
+    for row in rows:
+        got = runs[row["kind"], row["faiss_depth"] or 0]
+        row["recall@100"] = round(recall(exact, got, 100), 4)
+        row["recall@1000"] = round(recall(exact, got, 1000), 4)
+        row["nDCG@20 - exhaustive"] = round(row["nDCG@20"] - rows[0]["nDCG@20"], 4)
+    return rows
+
+
+def synthetic_tokens(n: int, save, tokens: int = 100, dim: int = 128, nq: int = 20, depth: int = 1024) -> None:
+    """ColBERT-X at scale: n passages of ``tokens`` clustered token vectors, queries of 32 tokens; the
+    token IVF-PQ index against exact MaxSim over every passage (tdlib's ``TokenIndex.exact``)."""
+    from tdlib import ann
+    from tdlib.config import IndexConfig, SearchConfig
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((4000, dim), dtype=np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        store = np.lib.format.open_memmap(f"{tmp}/{ann.TOKENS_FILE}", mode="w+", dtype=np.float16,
+                                          shape=(n * tokens, dim))
+        for start in range(0, n * tokens, 1_000_000):
+            m = min(1_000_000, n * tokens - start)
+            store[start:start + m] = clustered(m, dim, start + 1, centres)
+        store.flush()
+        del store
+        np.save(f"{tmp}/{ann.OFFSETS_FILE}", np.arange(0, n * tokens + 1, tokens, dtype=np.int64))
+        Path(tmp, "owners.json").write_text("[]")
+        vectors = np.load(f"{tmp}/{ann.TOKENS_FILE}", mmap_mode="r")
+        t0 = time.perf_counter()
+        index, settings = ann.build(vectors, IndexConfig(kind="ivfpq"), tokens=True)
+        build = time.perf_counter() - t0
+        ann.write(index, f"{tmp}/{ann.FAISS_FILE}")
+        del index, vectors
+        searcher = ann.TokenIndex(tmp, [str(i) for i in range(n)], SearchConfig(faiss_depth=depth))
+        q = torch.from_numpy(clustered(nq * 32, dim, 7, centres)).reshape(nq, 32, dim)
+        mask = torch.ones(nq, 32)
+        t0 = time.perf_counter()
+        _, found = searcher.search(q, mask, 100)
+        query_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        every = np.arange(n)
+        truth = [searcher.exact(q[i], every).topk(100).indices.numpy() for i in range(nq)]
+        exact_s = time.perf_counter() - t0
+        found = [[int(searcher.doc_ids[j]) for j in row] for row in found.tolist()]
+        faiss_bytes = Path(tmp, ann.FAISS_FILE).stat().st_size
+        total = faiss_bytes + Path(tmp, ann.TOKENS_FILE).stat().st_size + Path(tmp, ann.OFFSETS_FILE).stat().st_size
+    row = {"part": "synthetic-tokens", "kind": "ivfpq", "passages": n, "tokens_per_passage": tokens, "dim": dim,
+           "faiss_depth": depth, "build_seconds": round(build, 2), "ms_per_query": round(1000 * query_s / nq, 1),
+           "exact_ms_per_query": round(1000 * exact_s / nq, 1), "bytes_per_passage": round(total / n, 1),
+           "faiss_bytes_per_passage": round(faiss_bytes / n, 1),
+           "faiss": {**settings.__dict__, "nprobe": searcher.index.nprobe},
+           "recall@10": round(float(np.mean([len(set(f[:10]) & set(t[:10].tolist())) / 10 for f, t in zip(found, truth)])), 4),
+           "recall@100": round(float(np.mean([len(set(f[:100]) & set(t[:100].tolist())) / 100 for f, t in zip(found, truth)])), 4)}
+    print(json.dumps(row), flush=True)
+    save([row])
+
+
 def clustered(n: int, dim: int, seed: int, centres: np.ndarray) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = np.empty((n, dim), dtype=np.float32)
@@ -98,8 +193,12 @@ def synthetic(n: int, kinds: list[str], save, dim: int = 384, nq: int = 100) -> 
                 from tdlib.retrieve import DOCIDS_FILE, INDEX_FILE, Index
 
                 t0 = time.perf_counter()
-                save_file({"vectors": torch.from_numpy(vectors), "offsets": torch.arange(n + 1)}, f"{tmp}/{INDEX_FILE}")
+                # float16 on disk, as the index stage writes it
+                save_file({"vectors": torch.from_numpy(vectors).half(), "offsets": torch.arange(n + 1)},
+                          f"{tmp}/{INDEX_FILE}")
                 Path(tmp, DOCIDS_FILE).write_text(json.dumps([str(i) for i in range(n)]))
+                if kinds == ["exhaustive"]:
+                    del vectors  # only the index's own copy is left in memory, as in a search stage
                 index = Index(tmp)
                 build = time.perf_counter() - t0
                 size = Path(tmp, INDEX_FILE).stat().st_size
@@ -142,20 +241,32 @@ def main() -> int:
     ap.add_argument("--kinds", nargs="*", default=list(KINDS), choices=KINDS)
     ap.add_argument("--no-mini", action="store_true")
     ap.add_argument("--lang", default="zh")
+    ap.add_argument("--colbert", action="store_true", help="the ColBERT-X parts instead: mini and token vectors")
+    ap.add_argument("--token-sizes", type=int, nargs="*", default=[10_000, 100_000])
+    ap.add_argument("--depths", type=int, nargs="*", default=[64, 256, 1024])
     args = ap.parse_args()
     import faiss
 
     def save(rows: list[dict]) -> None:  # after every row, so an interrupted run keeps what it measured
         old = json.loads(RESULTS.read_text())["rows"] if RESULTS.is_file() else []
-        key = lambda r: (r["part"], r["kind"], r["passages"])  # noqa: E731
+        key = lambda r: (r["part"], r["kind"], r["passages"], r.get("faiss_depth"))  # noqa: E731
         merged = {key(r): r for r in old} | {key(r): r for r in rows}
         RESULTS.write_text(json.dumps({
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
                         "faiss": faiss.__version__, "threads": torch.get_num_threads()},
             "how": "python benchmarks/indexes.py (see its docstring); one run per row, not repeated",
-            "rows": sorted(merged.values(), key=lambda r: (r["part"], r["passages"], KINDS.index(r["kind"]))),
+            "rows": sorted(merged.values(), key=lambda r: (r["part"], r["passages"], KINDS.index(r["kind"]),
+                                                           r.get("faiss_depth") or 0)),
         }, indent=1) + "\n")
 
+    if args.colbert:
+        if not args.no_mini:
+            for row in mini_colbert(args.lang, args.depths):
+                print(json.dumps(row), flush=True)
+                save([row])
+        for n in args.token_sizes:
+            synthetic_tokens(n, save)
+        return 0
     if not args.no_mini:
         for row in mini(args.kinds, args.lang):
             print(json.dumps(row), flush=True)

@@ -106,7 +106,8 @@ def encode_parts(
 
     ``docs`` is read once, in order, and only one part's documents are held at a time. The student is
     loaded when the first missing part comes. Returns counts for the stage's summary: documents and
-    passages in this shard's parts, the parts encoded now and the seconds they took.
+    passages in this shard's parts, the parts encoded now and the seconds they took (model loading
+    left out).
     """
     from safetensors.torch import save_file
 
@@ -114,7 +115,7 @@ def encode_parts(
     i, n = shard
     model = None
     t0 = time.perf_counter()
-    counts = {"documents": 0, "passages": 0, "parts_encoded": 0, "parts": 0}
+    counts = {"documents": 0, "passages": 0, "parts_encoded": 0, "passages_encoded": 0, "parts": 0}
     total = None if total_documents is None else -(-total_documents // cfg.part_documents)
     for number, chunk in progress_bar(enumerate(_chunks(docs, cfg.part_documents)), total=total, desc=Path(folder).name, unit="part",
                                       progress=progress):
@@ -127,8 +128,10 @@ def encode_parts(
             counts["passages"] += part_sizes(target)[0]
             continue
         if model is None:
+            loading = time.perf_counter()
             model = student.load()
             model.to(launcher.device())
+            t0 += time.perf_counter() - loading  # encode_seconds leaves loading out
         passages, owners = [], []
         for d in chunk:
             for p in split_passages(d.text, model.tokenizer, cfg.passage_tokens, cfg.stride, cfg.tail_windows):
@@ -140,6 +143,7 @@ def encode_parts(
                        "lengths": torch.tensor([v.shape[0] for v in vectors], dtype=torch.long)},
                       str(tmp), metadata={"owners": json.dumps(owners)})
         counts["passages"] += len(passages)
+        counts["passages_encoded"] += len(passages)
         counts["parts_encoded"] += 1
     if counts["documents"] == 0 and n == 1:
         raise DataError("the collection to index has no documents.")

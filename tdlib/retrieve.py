@@ -102,7 +102,8 @@ def build_index(
         counts = encoding.encode_parts(student, docs, cfg, stage.dir, progress=progress, total_documents=len(docs))
         summary = _assemble(encoding.saved_parts([stage.dir]), stage, cfg, seed)
         summary.update(counts, seconds=round(time.perf_counter() - t0, 2), student=student.name)
-        summary["passages_per_second"] = round(summary["passages"] / max(summary["seconds"], 1e-9), 1)
+        if counts["passages_encoded"]:  # encoded now, not read back from an interrupted run's parts
+            summary["passages_per_second"] = round(counts["passages_encoded"] / max(counts["encode_seconds"], 1e-9), 1)
         stage.finish(summary)
         shutil.rmtree(stage.path(encoding.PARTS_DIR), ignore_errors=True)
         return stage.dir
@@ -221,13 +222,17 @@ class Index:
         self.doc_ids = sorted(set(owners))
         position = {d: i for i, d in enumerate(self.doc_ids)}
         self.owner = torch.tensor([position[d] for d in owners], dtype=torch.long)
-        vectors, offsets = tensors["vectors"].float(), tensors["offsets"]
+        vectors, offsets = tensors.pop("vectors"), tensors["offsets"]  # float16: each chunk is converted alone
         self.chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         lengths = offsets[1:] - offsets[:-1]
         for batch in by_length(lengths.tolist(), chunk, longest_first=False):
             rows = torch.tensor(batch, dtype=torch.long)
             width = int(lengths[rows].max())
-            padded = torch.zeros(len(rows), width, vectors.shape[1])
+            if width == 1:  # one vector per passage (a single-vector student): no padding
+                self.chunks.append((vectors[offsets[rows]].float()[:, None, :], torch.ones(len(rows), 1),
+                                    self.owner[rows]))
+                continue
+            padded = torch.empty(len(rows), width, vectors.shape[1])
             for row, p in enumerate(batch):
                 a, b = int(offsets[p]), int(offsets[p + 1])
                 padded[row, : b - a] = vectors[a:b]

@@ -79,3 +79,26 @@ def test_resume_cuts_a_half_written_record_and_nothing_else(tmp_path):
     assert [p.name for p in partial.parent.iterdir() if p.name.endswith(".tmp")] == []  # written atomically
     # not resumable (another config): the partial file goes
     assert stage.resume("out.jsonl", False, ids) == (partial, set()) and not partial.exists()
+
+
+def test_shards_finishing_together_merge_once(tmp_path):
+    """The merge of a sharded stage holds a lock: a shard that finds it taken leaves the merge to its
+    holder, and the lock goes with the process that holds it."""
+    import multiprocessing
+
+    from tdlib.artifacts import merge_lock, merge_shards, shard_dir
+
+    stage = Stage(tmp_path / "st", "demo", {"a": 1})
+    for i in range(2):
+        part = Stage(shard_dir(stage.dir, (i, 2)), "demo-shard", {"i": i})
+        part.begin()
+        part.path("out.txt").write_text(f"line {i}\n")
+        part.finish()
+    with merge_lock(tmp_path / "st-shards") as mine:
+        assert mine
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(1) as pool:  # another process, while this one holds the lock
+            assert pool.apply(merge_shards, (stage.dir, stage, 2, "out.txt")) is None
+        assert not stage.is_complete()
+    merged = merge_shards(stage.dir, stage, 2, "out.txt")
+    assert merged.read_text() == "line 0\nline 1\n" and stage.summary() == {"merged_shards": 2}
