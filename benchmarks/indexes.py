@@ -163,6 +163,59 @@ def synthetic_tokens(n: int, save, tokens: int = 100, dim: int = 128, nq: int = 
     save([row])
 
 
+# NeuCLIR 2022 documents per language (the collection's published counts, rounded)
+NEUCLIR_DOCUMENTS = {"zh": 3_200_000, "fa": 2_200_000, "ru": 4_600_000}
+
+
+def collection_costs(rows: list[dict], passages_per_document: float = 1.0) -> list[dict]:
+    """What indexing and searching each full NeuCLIR language would cost on this machine, derived from the
+    measured rows: encoding rates from the mini rows, bytes and query times from the largest synthetic
+    rows, scaled linearly in passages (HNSW's build grows faster, so its figure is a floor). ColBERT-X's
+    tokens per passage are the mini collection's. Nothing here was run at full size."""
+    def pick(part, kind, **match):
+        found = [r for r in rows if r["part"] == part and r["kind"] == kind
+                 and all(r.get(k) == v for k, v in match.items())]
+        return max(found, key=lambda r: r["passages"]) if found else None
+
+    single, colbert = pick("mini", "exhaustive"), pick("mini-colbert", "exhaustive")
+    tokens = colbert["vectors"] / colbert["passages"] if colbert else None
+    per_passage_s = {"single": single["encode_seconds"] / single["passages"] if single else None,
+                     "colbert": colbert["encode_seconds"] / colbert["passages"] if colbert else None}
+    kinds = []
+    for kind in ("exhaustive", "hnsw", "ivfpq"):
+        r = pick("synthetic", kind)
+        if r:
+            # search memory: exhaustive holds float32 copies of the float16 vectors; faiss indexes their file
+            memory = 2 * r["bytes_per_passage"] if kind == "exhaustive" else r["bytes_per_passage"]
+            kinds.append(("single", kind, r, r["bytes_per_passage"], memory))
+    tok = pick("synthetic-tokens", "ivfpq")
+    if tokens:
+        kinds.append(("colbert", "exhaustive", None, 256 * tokens, 512 * tokens))
+        if tok:
+            faiss_per_token = tok["faiss_bytes_per_passage"] / tok["tokens_per_passage"]
+            # the float16 vectors are memory-mapped: read from disk (or the page cache) for the candidates only
+            kinds.append(("colbert", "ivfpq", tok, (256 + faiss_per_token) * tokens + 8, faiss_per_token * tokens))
+    out = []
+    for lang, documents in NEUCLIR_DOCUMENTS.items():
+        n = documents * passages_per_document
+        for student, kind, r, disk, memory in kinds:
+            scale = n / r["passages"] if r else None
+            if student == "colbert" and kind == "exhaustive":
+                query = None  # not measured at scale: every token of every passage per query
+            else:
+                query = r["ms_per_query"] * (scale if kind == "exhaustive" else 1.0)
+            build = r["build_seconds"] * scale if r and kind != "exhaustive" else 0.0
+            if student == "colbert" and r:
+                build = r["build_seconds"] * n * tokens / (r["passages"] * r["tokens_per_passage"])
+            out.append({"lang": lang, "documents": documents, "passages": int(n), "student": student, "index": kind,
+                        "encode_hours_2_cpus": round(n * per_passage_s[student] / 3600, 0),
+                        "build_minutes_2_cpus": round(build / 60, 1),
+                        "disk_gb": round(n * disk / 1e9, 1), "search_memory_gb": round(n * memory / 1e9, 1),
+                        "ms_per_query": None if query is None else round(query, 1),
+                        "query_measured_at": r["passages"] if r else None})
+    return out
+
+
 def clustered(n: int, dim: int, seed: int, centres: np.ndarray) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = np.empty((n, dim), dtype=np.float32)
@@ -244,6 +297,8 @@ def main() -> int:
     ap.add_argument("--colbert", action="store_true", help="the ColBERT-X parts instead: mini and token vectors")
     ap.add_argument("--token-sizes", type=int, nargs="*", default=[10_000, 100_000])
     ap.add_argument("--depths", type=int, nargs="*", default=[64, 256, 1024])
+    ap.add_argument("--costs", action="store_true",
+                    help="only derive the full-NeuCLIR cost table from the recorded rows (and print it as markdown)")
     args = ap.parse_args()
     import faiss
 
@@ -259,6 +314,22 @@ def main() -> int:
                                                            r.get("faiss_depth") or 0)),
         }, indent=1) + "\n")
 
+    if args.costs:
+        recorded = json.loads(RESULTS.read_text())
+        recorded["costs"] = {"how": "derived by collection_costs() in benchmarks/indexes.py from the rows above, at "
+                                    "one passage per document (a floor: multiply by the passages per document)",
+                             "rows": collection_costs(recorded["rows"])}
+        RESULTS.write_text(json.dumps(recorded, indent=1) + "\n")
+        print("| language (passages) | student | index | encode (hours) | build (minutes) | disk (GB) | "
+              "search memory (GB) | ms per query (measured at) |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in recorded["costs"]["rows"]:
+            q = "not measured" if r["ms_per_query"] is None else \
+                f"{r['ms_per_query']:,} ({r['query_measured_at']:,})" if r["index"] != "exhaustive" else \
+                f"{r['ms_per_query']:,} (scaled from {r['query_measured_at']:,})"
+            print(f"| {r['lang']} ({r['passages']:,}) | {r['student']} | {r['index']} | {r['encode_hours_2_cpus']:,.0f} | "
+                  f"{r['build_minutes_2_cpus']:,} | {r['disk_gb']:,} | {r['search_memory_gb']:,} | {q} |")
+        return 0
     if args.colbert:
         if not args.no_mini:
             for row in mini_colbert(args.lang, args.depths):

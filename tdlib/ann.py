@@ -177,19 +177,21 @@ class TokenIndex:
         return np.unique(np.searchsorted(self.offsets, hits, side="right") - 1)
 
     def exact(self, q, passages: np.ndarray):
-        """MaxSim of one query's kept token vectors ``q`` (tokens, dim) against each of ``passages``."""
+        """MaxSim of one query's kept token vectors ``q`` (tokens, dim) against each of ``passages``.
+
+        Each group of passages is read as a (passages, longest, dim) block, a shorter passage padded with
+        copies of its last vector (a duplicate never changes a maximum, so no mask is needed).
+        """
         import torch
 
         scores = []
         for start in range(0, len(passages), self.CANDIDATES_AT_A_TIME):
             group = passages[start:start + self.CANDIDATES_AT_A_TIME]
             begin, lengths = self.offsets[group], self.offsets[group + 1] - self.offsets[group]
-            rows = np.repeat(begin - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
-            tokens = torch.from_numpy(np.asarray(self.vectors[rows], dtype=np.float32))
-            owner = torch.from_numpy(np.repeat(np.arange(len(group)), lengths)).expand(q.shape[0], -1)
-            best = torch.full((q.shape[0], len(group)), float("-inf"))
-            best.scatter_reduce_(1, owner, q @ tokens.T, reduce="amax")
-            scores.append(best.sum(dim=0))
+            rows = begin[:, None] + np.minimum(np.arange(int(lengths.max()))[None, :], lengths[:, None] - 1)
+            tokens = torch.from_numpy(np.asarray(self.vectors[rows.ravel()], dtype=np.float32))
+            tokens = tokens.view(len(group), rows.shape[1], -1)
+            scores.append(torch.matmul(tokens, q.T).amax(dim=1).sum(dim=1))  # (passages, query tokens) -> sum
         return torch.cat(scores) if scores else torch.zeros(0)
 
     def search(self, q, q_mask, k: int):
