@@ -10,20 +10,23 @@ folder). Training is the one stage that talks between processes (DDP, :mod:`tdli
 from __future__ import annotations
 
 import os
+from typing import Mapping
 
 
-def shard() -> tuple[int, int] | None:
-    """``(RANK, WORLD_SIZE)`` when a launcher started several processes, else None.
+def shard(env: Mapping[str, str] | None = None) -> tuple[int, int] | None:
+    """``(RANK, WORLD_SIZE)`` when a launcher started several processes, else None (``env``: the
+    process's environment unless given).
 
-    >>> import os; os.environ.update(RANK="1", WORLD_SIZE="4"); shard()
+    >>> shard({"RANK": "1", "WORLD_SIZE": "4", "LOCAL_RANK": "1"})
     (1, 4)
-    >>> os.environ.update(WORLD_SIZE="1"); shard() is None
+    >>> shard({}) is None and shard({"WORLD_SIZE": "1"}) is None
     True
     """
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    env = os.environ if env is None else env
+    world = int(env.get("WORLD_SIZE", "1") or 1)
     if world <= 1:
         return None
-    return int(os.environ.get("RANK", "0") or 0), world
+    return int(env.get("RANK", "0") or 0), world
 
 
 def device() -> str:
