@@ -27,7 +27,7 @@ import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence, Sized
 
 import numpy as np
 import torch
@@ -74,7 +74,7 @@ def pad_vectors(vectors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Te
 
 def build_index(
     student: StudentSource,
-    docs: Sequence[Doc],
+    docs: Iterable[Doc],
     cfg: IndexConfig,
     out_dir: str | Path,
     inputs: object = None,
@@ -86,20 +86,23 @@ def build_index(
     Passages are encoded in parts saved as they go (:mod:`tdlib.encoding`), so a stopped run resumes
     after its last saved part; ``shard=(i, n)`` encodes every n-th part only, into
     ``<out_dir>-shards/i-of-n``, and the last shard to finish builds the index from all of them. The
-    student is loaded only when there is something to encode; a complete index is reused. Returns
-    the index's directory (a shard's own directory while other shards are still running).
+    student is loaded only when there is something to encode; a complete index is reused. ``docs``
+    may be a stream (a generator over a collection of millions): it is read once, a part at a time,
+    and ``inputs`` must then identify it. Returns the index's directory (a shard's own directory
+    while other shards are still running).
     """
+    count = len(docs) if isinstance(docs, Sized) else None
     stage = Stage(out_dir, "index", {"index": cfg, "student": fingerprint(student.name), "inputs": inputs,
-                                     "docs": len(docs)})
+                                     "docs": count})
     if stage.is_complete():
         return stage.dir
-    if not docs:  # before begin(), which would clear an earlier index of this stage
+    if count == 0:  # before begin(), which would clear an earlier index of this stage
         raise DataError("the collection to index has no documents.")
     seed = student.seed
     if shard is None:
         stage.begin()  # a stopped run of the same stage keeps its saved parts
         t0 = time.perf_counter()
-        counts = encoding.encode_parts(student, docs, cfg, stage.dir, progress=progress, total_documents=len(docs))
+        counts = encoding.encode_parts(student, docs, cfg, stage.dir, progress=progress, total_documents=count)
         summary = _assemble(encoding.saved_parts([stage.dir]), stage, cfg, seed)
         summary.update(counts, seconds=round(time.perf_counter() - t0, 2), student=student.name)
         if counts["passages_encoded"]:  # encoded now, not read back from an interrupted run's parts
@@ -113,7 +116,7 @@ def build_index(
         if not part.is_complete():
             part.begin()
             counts = encoding.encode_parts(student, docs, cfg, directory, shard=shard, progress=progress,
-                                           total_documents=len(docs))
+                                           total_documents=count)
             saved = sorted(p.name for p in (directory / encoding.PARTS_DIR).glob("part-*.safetensors"))
             atomic_write_text(part.path(PARTS_FILE), json.dumps(saved))
             part.finish(counts)

@@ -211,7 +211,10 @@ def index(cfg: Config, out: str | Path, student: str | None = None, progress: bo
     """
     from tdlib.retrieve import build_index
 
-    return build_index(_student(cfg, out, student, progress), documents_to_index(cfg), cfg.index, _p(out, name),
+    # A whole collection is streamed (read a part at a time, never held); a sub-collection is a list.
+    test = cfg.fill(cfg.data.test)
+    docs = iter_docs(test) if cfg.data.test_distractors is None else documents_to_index(cfg)
+    return build_index(_student(cfg, out, student, progress), docs, cfg.index, _p(out, name),
                        inputs=_test_inputs(cfg), progress=progress, shard=shard)
 
 

@@ -215,3 +215,17 @@ def test_an_interrupted_encoding_resumes_after_its_last_saved_part(tmp_path, mon
     a, b = load_file(str(whole / "index.safetensors")), load_file(str(resumed / "index.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (whole / "passage_doc_ids.json").read_text() == (resumed / "passage_doc_ids.json").read_text()
+
+
+def test_a_stream_of_documents_is_indexed_as_the_list_is(tmp_path):
+    from safetensors.torch import load_file
+
+    source, docs = _tiny(tmp_path)
+    cfg = IndexConfig(passage_tokens=12, stride=6, part_documents=6)
+    listed = build_index(source, docs, cfg, tmp_path / "listed", progress=False)
+    streamed = build_index(source, (d for d in docs), cfg, tmp_path / "streamed", progress=False)
+    a, b = load_file(str(listed / "index.safetensors")), load_file(str(streamed / "index.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert stages_summary(streamed)["documents"] == 40
+    with pytest.raises(DataError, match="no documents"):
+        build_index(source, iter([]), cfg, tmp_path / "empty", progress=False)
