@@ -153,7 +153,7 @@ def bench_encoding(model: str, n: int, repeats: int, prefix: str) -> dict:
     from tdlib.student import Student
 
     texts = passages(n)
-    scfg = StudentConfig(model=model, kind="single", doc_maxlen=256, doc_prefix=prefix)
+    scfg = StudentConfig(model=model, kind="single", doc_maxlen=256, doc_prefix=prefix, query_marker="", doc_marker="")
     student = Student.from_pretrained(model, scfg)
     st = SentenceTransformer(hub.resolve(model), device="cpu")
     st.max_seq_length = 256

@@ -131,10 +131,11 @@ class StudentConfig:
     # Prefixes some encoders expect (E5: "query: " and "passage: ").
     query_prefix: str = ""
     doc_prefix: str = ""
-    # ColBERT's marker tokens, put right after [CLS] ("[unused0]" / "[unused1]" in PLAID-X);
-    # empty for none. Released checkpoints name theirs in artifact.metadata.
-    query_marker: str = ""
-    doc_marker: str = ""
+    # ColBERT's marker tokens, put right after [CLS]: PLAID-X's "[unused0]" / "[unused1]", added to the
+    # vocabulary (and the embeddings) of an encoder that lacks them, as XLM-R does. Empty for none (the
+    # book's stand-in profiles). Released checkpoints name theirs in artifact.metadata.
+    query_marker: str = "[unused0]"
+    doc_marker: str = "[unused1]"
 
 
 @dataclass(frozen=True)
@@ -270,7 +271,8 @@ PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
         # Random weights never emit an end token: keep generation short.
         "translate": {"model": "smoke:translator", "batch_size": 8, "max_length": 16, "max_passages": 48},
         "teacher": {"kind": "cross-encoder", "model": "smoke:cross-encoder", "max_length": 128},
-        "student": {"model": "smoke:encoder", "dim": 32, "query_maxlen": 16, "doc_maxlen": 64},
+        "student": {"model": "smoke:encoder", "dim": 32, "query_maxlen": 16, "doc_maxlen": 64,
+                    "query_marker": "", "doc_marker": ""},
         "train": {"lr": 1e-3, "max_steps": 12, "batch_queries": 4, "save_steps": 6,
                   "logging_steps": 2, "n_passages": 4},
         "index": {"passage_tokens": 48, "stride": 24, "batch_size": 32},
@@ -282,7 +284,8 @@ PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
         "teacher": {"kind": "cross-encoder", "model": "cross-encoder/ms-marco-MiniLM-L-6-v2",
                     "max_length": 256},
         "student": {"model": "intfloat/multilingual-e5-small", "kind": "single",
-                    "query_prefix": "query: ", "doc_prefix": "passage: ", "doc_maxlen": 160},
+                    "query_prefix": "query: ", "doc_prefix": "passage: ", "doc_maxlen": 160,
+                    "query_marker": "", "doc_marker": ""},
         # Temperatures follow the kinds: 0.05 for the cosine student, 1 for the cross-encoder's logits.
         "train": {"lr": 2e-5, "max_steps": 100, "batch_queries": 8, "save_steps": 50, "logging_steps": 10},
         "index": {"passage_tokens": 160, "stride": 80, "tail_windows": False},
@@ -297,7 +300,8 @@ PROFILE_OVERRIDES: dict[str, dict[str, Any]] = {
         "teacher": {"kind": "cross-encoder", "model": "cross-encoder/ms-marco-MiniLM-L-6-v2",
                     "max_length": 256, "batch_size": 256},
         "student": {"model": "intfloat/multilingual-e5-small", "kind": "single",
-                    "query_prefix": "query: ", "doc_prefix": "passage: ", "doc_maxlen": 180},
+                    "query_prefix": "query: ", "doc_prefix": "passage: ", "doc_maxlen": 180,
+                    "query_marker": "", "doc_marker": ""},
         "train": {"lr": 2e-5, "max_steps": 500, "batch_queries": 8, "save_steps": 250, "logging_steps": 25},
         "index": {"batch_size": 256, "tail_windows": False},
         "search": {"k": 1000},

@@ -177,6 +177,8 @@ class Student(nn.Module):
         config = config or StudentConfig(model=name)
         encoder = _load_encoder(path)
         tokenizer = hub.load(AutoTokenizer.from_pretrained, path, "student tokenizer")
+        if not saved.is_file():
+            _add_markers(encoder, tokenizer, config, seed)
         projection = None
         if config.kind == "colbert":
             projection = nn.Linear(encoder.config.hidden_size, config.dim, bias=False)
@@ -359,6 +361,27 @@ class StudentSource:
 
     def load(self) -> Student:
         return Student.from_pretrained(self.name, self.config, seed=self.seed)
+
+
+def _add_markers(encoder: nn.Module, tokenizer, config: StudentConfig, seed: int) -> None:
+    """Give a new student's vocabulary the marker tokens it lacks, as PLAID-X does (``HF_ColBERT``'s
+    ``raw_tokenizer_from_pretrained`` in ``colbert/modeling/hf_colbert.py``: the query marker first, then
+    the document marker, then the embeddings resized). XLM-R, for one, has no ``[unused0]``. The new
+    embedding rows are drawn from ``seed`` with the encoder's initializer range, so runs repeat."""
+    missing = [m for m in (config.query_marker, config.doc_marker) if m and m not in tokenizer.get_vocab()]
+    if not missing:
+        return
+    for marker in missing:
+        tokenizer.add_tokens([marker])
+    old = encoder.get_input_embeddings().weight.shape[0]
+    if len(tokenizer) <= old:  # the embeddings had spare rows (some checkpoints pad their vocabulary)
+        return
+    encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    weight = encoder.get_input_embeddings().weight
+    std = float(getattr(encoder.config, "initializer_range", 0.02))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        weight[old:] = torch.randn(weight.shape[0] - old, weight.shape[1], generator=gen) * std
 
 
 def _unpadded(vectors: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:

@@ -108,7 +108,7 @@ def test_single_vector_scores_are_cosines():
 @pytest.mark.parametrize("is_query", [True, False])
 def test_tokenize_matches_the_tokenizer_padded_in_one_call(kind, is_query):
     cfg = StudentConfig(model="smoke:encoder", kind=kind, query_maxlen=8, doc_maxlen=12, query_marker="[unused0]",
-                        doc_prefix="passage: ")
+                        doc_marker="", doc_prefix="passage: ")
     student = Student.from_pretrained("smoke:encoder", cfg)
     texts = ["rain", "a much longer text about the river that flooded the old town twice", "new trains"]
     got = student.tokenize(texts, is_query=is_query)
@@ -138,3 +138,28 @@ def test_encode_gives_each_text_its_own_vectors_whatever_the_batch(kind):
         assert torch.allclose(vectors.float(), alone.float(), atol=2e-3)
     if kind == "colbert":  # one vector per real token, padding removed
         assert [v.shape[0] for v in together] == [len(i) for i in student.token_ids(texts, is_query=False)]
+
+
+def test_a_new_colbert_student_gets_the_markers_its_vocabulary_lacks(tmp_path):
+    """As PLAID-X does for XLM-R: the query marker, then the document marker, are added to the vocabulary
+    and the embeddings grow by as many rows, drawn from the seed; a saved student keeps them."""
+    cfg = StudentConfig(model="smoke:encoder", query_marker="[QMARK]", doc_marker="[DMARK]", doc_maxlen=12)
+    base = Student.from_pretrained("smoke:encoder", StudentConfig(model="smoke:encoder", query_marker="",
+                                                                  doc_marker=""))
+    a, b = (Student.from_pretrained("smoke:encoder", cfg, seed=3) for _ in range(2))
+    n = base.encoder.get_input_embeddings().weight.shape[0]
+    q, d = a.tokenizer.convert_tokens_to_ids("[QMARK]"), a.tokenizer.convert_tokens_to_ids("[DMARK]")
+    assert (q, d) == (len(base.tokenizer), len(base.tokenizer) + 1)
+    emb = a.encoder.get_input_embeddings().weight
+    assert emb.shape[0] == max(n, d + 1) and torch.equal(emb, b.encoder.get_input_embeddings().weight)
+    assert a.tokenize(["rain"], is_query=True)["input_ids"][0, 1] == q
+    assert a.tokenize(["rain"], is_query=False)["input_ids"][0, 1] == d
+    a.save(tmp_path / "s")
+    again = Student.from_pretrained(str(tmp_path / "s"))
+    assert again.tokenizer.convert_tokens_to_ids("[DMARK]") == d
+    assert torch.equal(again.encoder.get_input_embeddings().weight, emb)
+    from tdlib.config import load_config
+
+    paper = load_config("paper").student
+    assert (paper.query_marker, paper.doc_marker) == ("[unused0]", "[unused1]")  # PLAID-X's, the paper's
+    assert all(load_config(p).student.query_marker == "" for p in ("smoke", "cpu", "colab"))
