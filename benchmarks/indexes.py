@@ -49,21 +49,28 @@ def recall(exact: dict, approx: dict, k: int) -> float:
                           / max(1, min(k, len(exact[q]))) for q in exact]))
 
 
+def index_and_search(cfg, tmp: str, kind: str, tag: str) -> tuple[dict, dict, dict, float]:
+    """Index the mini collection into ``index-<kind>`` (reused across searches), search it into
+    ``search-<tag>`` and evaluate: (run, metrics, the index stage's summary, search seconds)."""
+    from tdlib import data, stages
+
+    index_dir = stages.index(cfg, tmp, student=cfg.student.model, progress=False, name=f"index-{kind}")
+    t0 = time.perf_counter()
+    run = stages.search(cfg, tmp, student=cfg.student.model, progress=False, name=f"search-{tag}",
+                        index_name=f"index-{kind}")
+    search_s = time.perf_counter() - t0
+    metrics = stages.evaluate(cfg, tmp, run=str(run), name=f"evaluate-{tag}", progress=False)
+    return data.read_run(run), metrics, stages.summary(index_dir), search_s
+
+
 def mini(kinds: list[str], lang: str) -> list[dict]:
-    from tdlib import data, load_config, stages
+    from tdlib import load_config
 
     rows, runs = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("exhaustive", *[k for k in kinds if k != "exhaustive"]):
             cfg = load_config("cpu", overrides=[f"lang={lang}", f"index.kind={kind}", "search.k=1000"])
-            index_dir = stages.index(cfg, tmp, student=cfg.student.model, progress=False, name=f"index-{kind}")
-            t0 = time.perf_counter()
-            run = stages.search(cfg, tmp, student=cfg.student.model, progress=False, name=f"search-{kind}",
-                                index_name=f"index-{kind}")
-            search_s = time.perf_counter() - t0
-            metrics = stages.evaluate(cfg, tmp, run=str(run), name=f"evaluate-{kind}", progress=False)
-            runs[kind] = data.read_run(run)
-            done = stages.summary(index_dir)
+            runs[kind], metrics, done, search_s = index_and_search(cfg, tmp, kind, kind)
             rows.append({"part": "mini", "kind": kind, "passages": done["passages"], "lang": lang,
                          "student": cfg.student.model, "nDCG@20": metrics["nDCG@20"],
                          "encode_seconds": done["encode_seconds"], "build_seconds": done.get("build_seconds", 0.0),
@@ -79,7 +86,7 @@ def mini(kinds: list[str], lang: str) -> list[dict]:
 def mini_colbert(lang: str, depths: list[int]) -> list[dict]:
     """e5-small read as a ColBERT-X student (its token vectors through the seeded, untrained 128-d
     projection): exhaustive MaxSim against IVF-PQ candidates at several faiss depths."""
-    from tdlib import data, load_config, stages
+    from tdlib import load_config
 
     rows, runs = [], {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,14 +95,7 @@ def mini_colbert(lang: str, depths: list[int]) -> list[dict]:
             if depth:
                 over.append(f"search.faiss_depth={depth}")
             cfg = load_config("cpu", overrides=over)
-            index_dir = stages.index(cfg, tmp, student=cfg.student.model, progress=False, name=f"index-{kind}")
-            t0 = time.perf_counter()
-            run = stages.search(cfg, tmp, student=cfg.student.model, progress=False, name=f"search-{kind}-{depth}",
-                                index_name=f"index-{kind}")
-            search_s = time.perf_counter() - t0
-            metrics = stages.evaluate(cfg, tmp, run=str(run), name=f"evaluate-{kind}-{depth}", progress=False)
-            runs[kind, depth] = data.read_run(run)
-            done = stages.summary(index_dir)
+            runs[kind, depth], metrics, done, search_s = index_and_search(cfg, tmp, kind, f"{kind}-{depth}")
             rows.append({"part": "mini-colbert", "kind": kind, "faiss_depth": depth or None,
                          "passages": done["passages"], "vectors": done["vectors"], "lang": lang,
                          "student": cfg.student.model + " as ColBERT-X (untrained 128-d projection)",
