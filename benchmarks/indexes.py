@@ -320,15 +320,22 @@ def main() -> int:
                                     "one passage per document (a floor: multiply by the passages per document)",
                              "rows": collection_costs(recorded["rows"])}
         RESULTS.write_text(json.dumps(recorded, indent=1) + "\n")
-        print("| language (passages) | student | index | encode (hours) | build (minutes) | disk (GB) | "
-              "search memory (GB) | ms per query (measured at) |")
-        print("|---|---|---|---|---|---|---|---|")
+        # markdown for the scale page: one row per student and index, each cell zh / fa / ru
+        langs = list(NEUCLIR_DOCUMENTS)
+        cells = {}
         for r in recorded["costs"]["rows"]:
-            q = "not measured" if r["ms_per_query"] is None else \
-                f"{r['ms_per_query']:,} ({r['query_measured_at']:,})" if r["index"] != "exhaustive" else \
-                f"{r['ms_per_query']:,} (scaled from {r['query_measured_at']:,})"
-            print(f"| {r['lang']} ({r['passages']:,}) | {r['student']} | {r['index']} | {r['encode_hours_2_cpus']:,.0f} | "
-                  f"{r['build_minutes_2_cpus']:,} | {r['disk_gb']:,} | {r['search_memory_gb']:,} | {q} |")
+            cells.setdefault((r["student"], r["index"]), {})[r["lang"]] = r
+        columns = [("encode (hours)", "encode_hours_2_cpus", "{:,.0f}"), ("build (minutes)", "build_minutes_2_cpus", "{:,.0f}"),
+                   ("disk (GB)", "disk_gb", "{:,.1f}"), ("search memory (GB)", "search_memory_gb", "{:,.1f}"),
+                   ("ms per query", "ms_per_query", "{:,.1f}")]
+        print("| student, index | " + " | ".join(f"{name}, {' / '.join(langs)}" for name, _, _ in columns) + " |")
+        print("|---" * (len(columns) + 1) + "|")
+        for (student, kind), by_lang in cells.items():
+            row = [f"{student}, {kind}"]
+            for _, key, form in columns:
+                values = [by_lang[lang][key] for lang in langs]
+                row.append("not measured" if None in values else " / ".join(form.format(v) for v in values))
+            print("| " + " | ".join(row) + " |")
         return 0
     if args.colbert:
         if not args.no_mini:
