@@ -117,6 +117,17 @@ def write(index, path: str | Path) -> None:
     faiss.write_index(index, str(path))
 
 
+def documents_of(owners: list[str]) -> tuple[list[str], np.ndarray]:
+    """The documents (sorted) and, for each passage, the position of its document among them.
+
+    >>> documents_of(["b", "a", "b"])
+    (['a', 'b'], array([1, 0, 1]))
+    """
+    doc_ids = sorted(set(owners))
+    position = {d: i for i, d in enumerate(doc_ids)}
+    return doc_ids, np.array([position[d] for d in owners], dtype=np.int64)
+
+
 class AnnIndex:
     """A saved faiss index and the document of each passage: search by MaxP over the passages it returns."""
 
@@ -125,9 +136,7 @@ class AnnIndex:
 
         self.index = faiss.read_index(str(Path(index_dir) / FAISS_FILE))
         self.cfg = cfg
-        self.doc_ids = sorted(set(owners))
-        position = {d: i for i, d in enumerate(self.doc_ids)}
-        self.owner = np.array([position[d] for d in owners], dtype=np.int64)
+        self.doc_ids, self.owner = documents_of(owners)
         self.per_doc = max(1, math.ceil(len(owners) / max(1, len(self.doc_ids))))
 
     def passages_for(self, k: int) -> int:
@@ -167,9 +176,7 @@ class TokenIndex:
         self.depth = min(cfg.faiss_depth, self.index.ntotal)
         self.vectors = np.load(index_dir / TOKENS_FILE, mmap_mode="r")
         self.offsets = np.load(index_dir / OFFSETS_FILE)
-        self.doc_ids = sorted(set(owners))
-        position = {d: i for i, d in enumerate(self.doc_ids)}
-        self.owner = np.array([position[d] for d in owners], dtype=np.int64)
+        self.doc_ids, self.owner = documents_of(owners)
 
     def candidates(self, hits: np.ndarray) -> np.ndarray:
         """The passages (sorted, once each) that own the token rows ``hits``."""
